@@ -1,0 +1,1 @@
+"""Checks: one module per area; each check is a params model plus a function -> CheckResult."""
