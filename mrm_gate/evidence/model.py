@@ -115,6 +115,11 @@ class Evidence(_Strict):
     model_card_file: str | None = None
     datasets: dict[str, DatasetSpec] = Field(default_factory=dict)
     backtest: FileRef | None = None
+    model_artifact: str | None = Field(
+        default=None,
+        description="MLflow model directory (folder-relative, or a run artifact path); for "
+        "mlflow sources the registered version itself is used when this is empty",
+    )
     extra: dict[str, Any] = Field(default_factory=dict, description="free-form, hashed")
 
     # Provenance: not part of the content hash (the same evidence read from MLflow or from its
