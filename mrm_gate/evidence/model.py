@@ -104,6 +104,17 @@ class DatasetSpec(FileRef):
     positive_label: Any = 1
 
 
+class BaselineInfo(_Strict):
+    """Metrics of the version holding a baseline alias (e.g. champion), for no-regression.
+
+    Filled by the MLflow source on demand, and written by `evidence export` so a local folder
+    reproduces the same comparison without the server.
+    """
+
+    version: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
 class Evidence(_Strict):
     """What the gate evaluates. Mirrors `evidence.yaml` of a local evidence folder."""
 
@@ -119,6 +130,9 @@ class Evidence(_Strict):
         default=None,
         description="MLflow model directory (folder-relative, or a run artifact path); for "
         "mlflow sources the registered version itself is used when this is empty",
+    )
+    baselines: dict[str, BaselineInfo] = Field(
+        default_factory=dict, description="alias or 'version:N' -> that version's metrics"
     )
     extra: dict[str, Any] = Field(default_factory=dict, description="free-form, hashed")
 
@@ -151,6 +165,9 @@ class Evidence(_Strict):
             k: v for k, v in data["model"]["tags"].items() if not is_gate_tag(k)
         }
         data["model"].pop("aliases", None)  # aliases move when a promotion happens
+        data.pop("baselines", None)  # the champion's metrics are not this version's evidence
+        for ref in [*data.get("datasets", {}).values(), data.get("backtest") or {}]:
+            ref.pop("sha256", None)  # file digests are recorded by export, not by every source
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 

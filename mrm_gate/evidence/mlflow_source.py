@@ -1,0 +1,259 @@
+"""MLflow evidence: registry metadata, the run, and run artifacts fetched on demand.
+
+mlflow is imported inside functions: a metadata-only CLI path that never touches MLflow does not
+pay its import time. A server that does not answer is detected with a bounded probe before any
+client call (MLflow's own client retries for minutes by default), then blocks (fail closed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import socket
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ..errors import EvidenceError
+from .model import DatasetInput, Evidence, ModelInfo, RunInfo
+
+MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w.-]+))$")
+EVIDENCE_ARTIFACT = "mrm/evidence.yaml"
+MAX_ARTIFACTS = 500
+
+
+def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
+    m = MODEL_URI.match(uri.strip())
+    if not m:
+        raise EvidenceError(
+            f"model URI {uri!r} is not of the form models:/NAME/VERSION or models:/NAME@ALIAS"
+        )
+    return m.group("name"), m.group("version"), m.group("alias")
+
+
+def resolve_tracking_uri(tracking_uri: str | None) -> str:
+    if tracking_uri:
+        return tracking_uri
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    raise EvidenceError(
+        "no tracking URI: pass --tracking-uri or set MLFLOW_TRACKING_URI "
+        "(e.g. http://127.0.0.1:5000 or sqlite:///mlflow.db)"
+    )
+
+
+def probe_server(tracking_uri: str, timeout_s: float) -> None:
+    """Fail fast (bounded wait) when an HTTP tracking server does not answer."""
+    parsed = urlparse(tracking_uri)
+    if parsed.scheme not in ("http", "https"):
+        return
+    host = parsed.hostname or "localhost"
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise EvidenceError(
+            f"MLflow tracking server {tracking_uri} did not answer within {timeout_s:g} s "
+            f"({exc.strerror or exc}); the gate blocks until evidence can be read"
+        ) from None
+
+
+@contextmanager
+def bounded_http(timeout_s: float):
+    """Keep MLflow's HTTP retries short so an unresponsive server cannot stall the gate."""
+    keys = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, int(timeout_s))),
+            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+    saved = {k: os.environ.get(k) for k in keys}
+    for k, v in keys.items():
+        os.environ.setdefault(k, v)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+
+
+def _not_found(exc: Exception) -> bool:
+    return "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or (
+        "not found" in str(exc).lower() or "does not exist" in str(exc).lower()
+    )
+
+
+class MlflowArtifactStore:
+    """Run artifacts, downloaded on first use into a private temporary folder."""
+
+    def __init__(self, run_id: str, tracking_uri: str) -> None:
+        self.run_id = run_id
+        self.tracking_uri = tracking_uri
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._fetched: dict[str, Path] = {}
+
+    def fetch(self, path: str) -> Path:
+        if path in self._fetched:
+            return self._fetched[path]
+        import mlflow.artifacts
+
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="mrm-gate-artifacts-")
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=self.run_id, artifact_path=path, dst_path=self._tmp.name,
+                tracking_uri=self.tracking_uri,
+            )
+        except Exception as exc:
+            raise EvidenceError(
+                f"artifact {path!r} of run {self.run_id} cannot be read: {exc}"
+            ) from None
+        self._fetched[path] = Path(local)
+        return self._fetched[path]
+
+    def describe(self) -> str:
+        return f"runs:/{self.run_id}"
+
+
+def _client(tracking_uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _list_artifacts(client, run_id: str) -> list[str]:
+    out: list[str] = []
+    stack = [""]
+    while stack and len(out) < MAX_ARTIFACTS:
+        for info in client.list_artifacts(run_id, stack.pop() or None):
+            if info.is_dir:
+                # an MLflow model directory is listed, not walked (it can be large)
+                out.append(info.path + "/")
+                if not info.path.endswith(("model", "artifacts")) or info.path == "mrm":
+                    stack.append(info.path)
+            else:
+                out.append(info.path)
+    return sorted(out)
+
+
+def _ts(ms: int | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc) if ms else None
+
+
+def version_evidence(client, tracking_uri: str, name: str, version: str, uri: str) -> Evidence:
+    """Evidence for one registered model version (registry + run + declared files)."""
+    rm = client.get_registered_model(name)
+    mv = client.get_model_version(name, version)
+    aliases = list(getattr(mv, "aliases", []) or [])
+    model = ModelInfo(
+        name=name, version=str(mv.version), tags=dict(mv.tags or {}),
+        registered_model_tags=dict(rm.tags or {}), aliases=aliases,
+        description=mv.description or None,
+        registered_model_description=rm.description or None, source=mv.source,
+        run_id=mv.run_id or None, creator=mv.user_id or None,
+        created_at=_ts(mv.creation_timestamp), stage=mv.current_stage or None,
+    )
+    run = RunInfo()
+    extra: dict[str, Any] = {}
+    if mv.run_id:
+        try:
+            r = client.get_run(mv.run_id)
+        except Exception as exc:
+            raise EvidenceError(
+                f"run {mv.run_id} of {name} v{version} cannot be read: {exc}"
+            ) from None
+        inputs = []
+        for di in (r.inputs.dataset_inputs if r.inputs else []) or []:
+            ctx = next((t.value for t in di.tags if t.key == "mlflow.data.context"), None)
+            d = di.dataset
+            inputs.append(DatasetInput(name=d.name, digest=d.digest, context=ctx,
+                                       source_type=d.source_type, source=d.source,
+                                       schema=d.schema, profile=d.profile))
+        run = RunInfo(
+            run_id=r.info.run_id, experiment_id=r.info.experiment_id,
+            metrics=dict(r.data.metrics), params=dict(r.data.params),
+            tags={k: v for k, v in r.data.tags.items() if not k.startswith("mlflow.log-model")},
+            datasets=inputs, artifacts=_list_artifacts(client, r.info.run_id),
+            user=r.info.user_id or None, start_time=_ts(r.info.start_time),
+        )
+    store = MlflowArtifactStore(mv.run_id, tracking_uri) if mv.run_id else None
+    declared: dict[str, Any] = {}
+    if store is not None and EVIDENCE_ARTIFACT in run.artifacts:
+        from ..policy.yamlsafe import load_yaml
+
+        data = load_yaml(store.fetch(EVIDENCE_ARTIFACT), "run evidence").data or {}
+        if not isinstance(data, dict):
+            raise EvidenceError(f"{EVIDENCE_ARTIFACT} of run {mv.run_id} must be a mapping")
+        allowed = {"datasets", "model_card", "model_card_file", "backtest", "model_artifact",
+                   "extra"}
+        unknown = set(data) - allowed
+        if unknown:
+            raise EvidenceError(f"{EVIDENCE_ARTIFACT} of run {mv.run_id}: unknown keys "
+                                f"{sorted(unknown)} (allowed: {sorted(allowed)})")
+        declared = data
+    try:
+        ev = Evidence(model=model, run=run, source_kind="mlflow", uri=uri,
+                      tracking_uri=tracking_uri, extra=extra, **declared)
+    except Exception as exc:
+        raise EvidenceError(f"{EVIDENCE_ARTIFACT} of run {mv.run_id} is invalid: {exc}") from None
+    if store is not None:
+        ev.attach_files(store)
+    return ev
+
+
+def load_mlflow_evidence(uri: str, *, tracking_uri: str | None = None,
+                         timeout_s: float = 10.0) -> tuple[Evidence, Any]:
+    """Evidence for `models:/name/version` or `models:/name@alias`, plus a baseline resolver."""
+    name, version, alias = parse_model_uri(uri)
+    turi = resolve_tracking_uri(tracking_uri)
+    probe_server(turi, timeout_s)
+    with bounded_http(timeout_s):
+        client = _client(turi)
+        try:
+            client.get_registered_model(name)
+        except Exception as exc:
+            if _not_found(exc):
+                raise EvidenceError(
+                    f"registered model {name!r} not found at {turi}"
+                ) from None
+            raise EvidenceError(f"cannot read registered model {name!r} at {turi}: "
+                                f"{_short(exc)}") from None
+        if alias is not None:
+            try:
+                version = str(client.get_model_version_by_alias(name, alias).version)
+            except Exception as exc:
+                if _not_found(exc):
+                    raise EvidenceError(f"no version of {name!r} holds alias @{alias}") from None
+                raise EvidenceError(f"cannot resolve {uri}: {_short(exc)}") from None
+        try:
+            client.get_model_version(name, version)
+        except Exception as exc:
+            if _not_found(exc):
+                raise EvidenceError(f"model {name!r} has no version {version} at {turi}") from None
+            raise EvidenceError(f"cannot read {uri}: {_short(exc)}") from None
+        ev = version_evidence(client, turi, name, str(version), uri)
+
+    def baseline(alias: str | None = None, version: str | None = None) -> Evidence | None:
+        with bounded_http(timeout_s):
+            try:
+                if alias is not None:
+                    v = str(client.get_model_version_by_alias(name, alias).version)
+                else:
+                    v = str(version)
+                    client.get_model_version(name, v)
+            except Exception as exc:
+                if _not_found(exc):
+                    return None
+                raise EvidenceError(f"cannot read the baseline of {name!r}: {_short(exc)}") \
+                    from None
+            return version_evidence(client, turi, name, v, f"models:/{name}/{v}")
+
+    return ev, baseline
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
