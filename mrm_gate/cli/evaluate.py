@@ -1,0 +1,130 @@
+"""`mrm-gate evaluate`: the gate itself."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import EXIT_APPROVE, EXIT_BLOCK
+
+
+@click.command()
+@click.argument("model_uri", required=False)
+@click.option("--evidence", "evidence_dir", type=click.Path(), help="Local evidence folder "
+              "(with evidence.yaml) instead of a MODEL_URI.")
+@click.option("--policy", "policy_path", required=True, type=click.Path(), help="Policy YAML.")
+@click.option("--target", help="Alias or stage being requested, e.g. champion or production.")
+@click.option("--waivers", "waivers_path", type=click.Path(), help="Waivers YAML.")
+@click.option("--format", "formats", default="text", show_default=True,
+              help="Comma-separated report formats, e.g. text,json,markdown,html.")
+@click.option("--output", "output_dir", type=click.Path(), help="Folder to write reports to "
+              "(files are named after the model and decision id; nothing is overwritten).")
+@click.option("--fail-on", type=click.Choice(["block", "conditional"]), default="block",
+              show_default=True, help="Lowest verdict that exits non-zero.")
+@click.option("--decision-log", type=click.Path(), help="Append the decision to this log.")
+@click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI).")
+@click.option("--timeout", default=10.0, show_default=True,
+              help="Seconds to wait for the tracking server before blocking.")
+@click.option("--trust-model-code", is_flag=True, help="Allow loading the model (a pickled "
+              "model runs code when loaded): only for sources you trust.")
+@click.option("--quiet", "-q", is_flag=True, help="No terminal report, only the exit code.")
+def evaluate(model_uri, evidence_dir, policy_path, target, waivers_path, formats, output_dir,
+             fail_on, decision_log, tracking_uri, timeout, trust_model_code, quiet) -> int:
+    """Evaluate MODEL_URI (models:/NAME/VERSION or models:/NAME@ALIAS) or --evidence DIR
+    against --policy, and exit 0 (approve), 1 (block) or 2 (usage/policy error)."""
+    from ..controls.context import EvaluationOptions
+    from ..decision import ModelRef, Verdict
+    from ..engine import blocked_decision
+    from ..engine import evaluate as run_evaluation
+    from ..errors import EvidenceError, UserError
+    from ..evidence import load_evidence_with_baseline
+    from ..output import parse_formats, render, write_reports
+    from ..policy import load_policy, load_waivers
+
+    if bool(model_uri) == bool(evidence_dir):
+        raise UserError("give exactly one of MODEL_URI or --evidence DIR")
+    fmts = parse_formats(formats)
+    policy = load_policy(policy_path)
+    waivers = load_waivers(waivers_path, policy) if waivers_path else []
+    if decision_log and Path(decision_log).is_dir():
+        raise UserError(f"--decision-log {decision_log} is a directory; name a file")
+    source = model_uri or evidence_dir
+    options = EvaluationOptions(trust_model_code=trust_model_code,
+                                progress=not quiet and sys.stderr.isatty())
+    try:
+        evidence, baseline = load_evidence_with_baseline(source, tracking_uri=tracking_uri,
+                                                         timeout_s=timeout)
+    except EvidenceError as exc:
+        name = source
+        if model_uri and model_uri.startswith("models:/"):
+            name = model_uri[len("models:/"):].split("/")[0].split("@")[0]
+        decision = blocked_decision(
+            policy, ModelRef(name=name, uri=source,
+                             source_kind="mlflow" if model_uri else "local",
+                             tracking_uri=tracking_uri), target, str(exc))
+    else:
+        with _progress(options.progress) as progress:
+            decision = run_evaluation(policy, evidence, target=target, waivers=waivers,
+                                      waivers_file=waivers_path, options=options,
+                                      baseline=baseline, progress=progress)
+    paths = write_reports(decision, fmts, output_dir) if output_dir else []
+    if decision_log:
+        from ..audit import DecisionLog
+
+        DecisionLog(decision_log).append(decision)
+    if not quiet:
+        _show(decision, fmts, bool(output_dir), render)
+        for p in paths:
+            click.echo(f"report: {p}", err=True)
+    if decision.verdict == Verdict.BLOCK:
+        return EXIT_BLOCK
+    if decision.verdict == Verdict.CONDITIONAL and fail_on == "conditional":
+        return EXIT_BLOCK
+    return EXIT_APPROVE
+
+
+def _show(decision, fmts, wrote_files: bool, render) -> None:
+    """Terminal output: the rich text report, plus any other format when not written to files."""
+    if "text" in fmts or wrote_files:
+        from rich.console import Console
+
+        from ..output.text import renderables
+
+        console = Console()
+        for r in renderables(decision):
+            console.print(r)
+    if not wrote_files:
+        for fmt in fmts:
+            if fmt != "text":
+                click.echo(render(decision, fmt))
+
+
+class _progress:
+    """A progress bar over controls on stderr (only on a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar = None
+        self._task = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(TextColumn("[bold]evaluating[/] {task.description}"), BarColumn(),
+                             TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                             console=Console(stderr=True), transient=True)
+        self._bar.start()
+        self._task = self._bar.add_task("", total=None)
+        return self.update
+
+    def update(self, done: int, total: int, control_id: str) -> None:
+        self._bar.update(self._task, completed=done, total=total, description=control_id)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
