@@ -18,6 +18,8 @@ RENDERERS: dict[str, tuple[str, str]] = {
     "json": ("mrm_gate.output.jsonfmt:render", "json"),
     "markdown": ("mrm_gate.output.markdown:render", "md"),
     "html": ("mrm_gate.output.html:render", "html"),
+    "sarif": ("mrm_gate.output.sarif:render", "sarif"),
+    "junit": ("mrm_gate.output.junit:render", "junit.xml"),
 }
 
 
