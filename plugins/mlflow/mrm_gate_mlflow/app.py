@@ -1,0 +1,164 @@
+"""`mlflow server --app-name mrm-gate`: MLflow's tracking server with the promotion gate.
+
+Built like MLflow's own `basic-auth` app: `create_app` adds a Flask `before_request` hook that
+looks the request up by (path, method) in a table derived from the registry's protobuf request
+classes (see `routes.py`). With `identity: basic-auth`, MLflow's basic-auth app is installed
+first, so authentication runs before the gate and the gate records the authenticated user.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from mrm_gate.errors import UserError
+
+from .config import GateConfig, load_config
+
+_logger = logging.getLogger("mrm_gate_mlflow")
+
+
+def _fail(exc: Exception) -> SystemExit:
+    sys.stderr.write(f"mrm-gate: the MLflow gate cannot start.\n{exc}\n")
+    sys.stderr.flush()
+    return SystemExit(2)
+
+
+def create_app(app=None):
+    """Return MLflow's app with the gate installed (FastAPI under uvicorn, else Flask)."""
+    from mlflow.environment_variables import _MLFLOW_SGI_NAME
+    from mlflow.server import app as mlflow_flask_app
+
+    app = app if app is not None else mlflow_flask_app
+    try:
+        cfg = load_config()
+        from .gate import Gate
+
+        gate = Gate(cfg)
+    except UserError as exc:
+        raise _fail(exc) from None
+    wrapped = None
+    if cfg.identity == "basic-auth":
+        from mlflow.server.auth import create_app as basic_auth_create_app
+
+        wrapped = basic_auth_create_app(app)  # its before_request hook is registered first
+    install(app, gate)
+    if wrapped is not None:
+        return wrapped
+    if _MLFLOW_SGI_NAME.get() == "uvicorn":
+        from mlflow.server.fastapi_app import create_fastapi_app
+
+        return create_fastapi_app(app)
+    return app
+
+
+def install(app, gate) -> None:
+    """Register the gate's before/after request hooks on MLflow's Flask app."""
+    from flask import g, request
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import PERMISSION_DENIED, TEMPORARILY_UNAVAILABLE
+    from mlflow.server.handlers import _get_request_message
+
+    from .gate import Refusal
+    from .routes import gated_endpoints
+
+    table = gated_endpoints()
+
+    def error(message: str, code) -> object:
+        exc = MlflowException(message, error_code=code)
+        resp = app.response_class(exc.serialize_as_json(), status=exc.get_http_status_code(),
+                                  mimetype="application/json")
+        return resp
+
+    def before_request():
+        hit = table.get((request.path, request.method))
+        if hit is None:
+            return None
+        request_class, handler = hit
+        try:
+            msg = _get_request_message(request_class(), flask_request=request)
+        except MlflowException as exc:  # malformed: MLflow's own error, never a pass
+            return error(exc.message, exc.error_code)
+        pending: list = []
+        try:
+            handler(gate, msg, caller(gate.cfg), pending)
+        except Refusal as r:
+            return error(r.message, TEMPORARILY_UNAVAILABLE if r.busy else PERMISSION_DENIED)
+        except Exception as exc:  # fail closed on anything unexpected
+            _logger.exception("mrm-gate hook failed")
+            return error(f"mrm-gate could not check this request and refuses it (fail closed): "
+                         f"{type(exc).__name__}: {str(exc)[:300]}", PERMISSION_DENIED)
+        if pending:
+            g.mrm_gate_pending = pending
+        return None
+
+    def after_request(response):
+        pending = g.pop("mrm_gate_pending", None)
+        if pending and response.status_code == 200:
+            who = caller(gate.cfg)
+            for name, alias, version, how in pending:
+                try:
+                    gate.log_alias_removed(name, alias, version, how=how, caller=who)
+                except Exception:
+                    _logger.exception("mrm-gate could not log the removal of @%s", alias)
+        return response
+
+    app.before_request(before_request)
+    app.after_request(after_request)
+
+
+def caller(cfg: GateConfig):
+    """The authenticated user, break-glass reason and this server's URL, from the request."""
+    from flask import g, request
+
+    from mrm_gate.mlflow import BREAK_GLASS_HEADER, decode_reason
+
+    from .gate import Caller
+
+    user = None
+    if cfg.identity == "basic-auth":
+        user = getattr(g, "mlflow_authenticated_user", None)
+    elif cfg.identity == "header":
+        user = request.headers.get(cfg.identity_header.header) or None
+    raw = request.headers.get(BREAK_GLASS_HEADER)
+    files_uri = cfg.evidence.tracking_uri
+    if files_uri == "self":
+        files_uri = self_url(request)
+    return Caller(user=user, break_glass_reason=decode_reason(raw) if raw else None,
+                  remote_addr=request.remote_addr, files_uri=files_uri)
+
+
+def self_url(request) -> str:
+    """This server's own base URL as bound (loopback when bound to every interface)."""
+    from mlflow.server.handlers import STATIC_PREFIX_ENV_VAR
+
+    host = request.environ.get("SERVER_NAME") or "127.0.0.1"
+    port = request.environ.get("SERVER_PORT") or "5000"
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    prefix = (os.environ.get(STATIC_PREFIX_ENV_VAR) or "").rstrip("/")
+    return f"{request.scheme}://{host}:{port}{prefix}"
+
+
+def _fail_fast_in_mlflow_cli() -> None:
+    """Validate the configuration in the `mlflow server` process, before workers start.
+
+    `mlflow server --app-name mrm-gate` imports this module to inspect `create_app` before it
+    spawns the server. Checking here turns a bad configuration into one clear error that stops
+    the command, instead of workers that crash and are restarted in a loop.
+    """
+    argv = sys.argv
+    if not argv or os.path.basename(argv[0]) not in ("mlflow", "mlflow.exe"):
+        return
+    if "server" not in argv or os.environ.get("_MLFLOW_SGI_NAME"):
+        return  # not the CLI process (workers have the server variable set)
+    try:
+        load_config()
+    except UserError as exc:
+        raise _fail(exc) from None
+
+
+_fail_fast_in_mlflow_cli()

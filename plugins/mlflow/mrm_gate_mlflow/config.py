@@ -1,0 +1,248 @@
+"""Gate configuration: one YAML file named by `MRM_GATE_MLFLOW_CONFIG`, validated at start-up.
+
+Every problem is reported at once with `file:line:column`, and the server refuses to start: a
+gate that silently runs with a half-read configuration would not be a gate.
+
+Example::
+
+    apiVersion: mrm-gate/v1
+    kind: MlflowGate
+    mode: evaluate                      # or: attestation
+    policy: policies/credit.yaml        # paths are relative to this file
+    waivers: waivers.yaml
+    decision_log: /var/lib/mrm-gate/decisions.jsonl
+    protected_aliases: [champion, production]
+    protected_stages: [Production]
+    allow_conditional: true
+    attestation:
+      keys: [env:MRM_GATE_HMAC_KEY]     # or a PEM Ed25519 public key file
+      max_age: 24h
+    break_glass:
+      users: [alice]
+    identity: basic-auth                # none | basic-auth | header
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mrm_gate.errors import ErrorItem, UserError
+from mrm_gate.evidence.model import GATE_TAG_PREFIXES
+
+CONFIG_ENV = "MRM_GATE_MLFLOW_CONFIG"
+
+# The reserved namespace. Every `mrm.` tag key is written only by the gate, except the keys of
+# `owner_tags` (declarations by the model owner that the policy reads: tier, exposure, purpose)
+# and the attestation tag (a signed record: forging it gains nothing).
+RESERVED_PREFIX = "mrm."
+DEFAULT_OWNER_TAGS = ("mrm.risk_tier", "mrm.exposure", "mrm.purpose", "mrm.owner",
+                      "mrm.use_case", "mrm.validator", "mrm.validation_*", "mrm.review_*")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AttestationConfig(_Strict):
+    keys: list[str] = Field(default_factory=list, description="verification keys: "
+                            "`env:VAR` (HMAC secret) or a PEM file (Ed25519 public key)")
+    max_age: str = "24h"
+
+
+class BreakGlassConfig(_Strict):
+    users: list[str] = Field(default_factory=list, description="who may override a BLOCK")
+    min_reason_chars: int = Field(default=10, ge=1)
+
+
+class HeaderIdentity(_Strict):
+    header: str = "X-Forwarded-User"
+
+
+class EvidenceConfig(_Strict):
+    tracking_uri: str = Field(default="self", description="where run artifacts declared in "
+                              "mrm/evidence.yaml are downloaded from; `self` = this server")
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class WebhookConfig(_Strict):
+    """Settings of `mrm-gate webhook serve` (the receiver for servers without the plugin)."""
+
+    tracking_uri: str | None = None
+    secret: str = Field(default="env:MRM_GATE_WEBHOOK_SECRET",
+                        description="the webhook's signing secret: `env:VAR` or a file")
+    tolerance_s: int = Field(default=300, ge=1)
+    revert: Literal["restore", "remove"] = "restore"
+    evaluate_on_create: bool = True
+
+
+class GateConfig(_Strict):
+    apiVersion: Literal["mrm-gate/v1"] = "mrm-gate/v1"
+    kind: Literal["MlflowGate"] = "MlflowGate"
+    mode: Literal["evaluate", "attestation"] = "evaluate"
+    policy: str
+    waivers: str | None = None
+    decision_log: str
+    reports_dir: str | None = None
+    protected_aliases: list[str] = Field(default_factory=lambda: ["champion", "production"])
+    protected_stages: list[str] = Field(default_factory=lambda: ["Production"])
+    allow_conditional: bool = True
+    owner_tags: list[str] = Field(default_factory=lambda: list(DEFAULT_OWNER_TAGS))
+    gate_prompts: bool = False
+    identity: Literal["none", "basic-auth", "header"] = "none"
+    identity_header: HeaderIdentity = Field(default_factory=HeaderIdentity)
+    attestation: AttestationConfig = Field(default_factory=AttestationConfig)
+    break_glass: BreakGlassConfig = Field(default_factory=BreakGlassConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+    max_concurrent_evaluations: int = Field(default=4, ge=1)
+    trust_model_code: bool = False
+
+    # resolved at load time (not part of the file)
+    base_dir: str = Field(default=".", exclude=True)
+
+    @field_validator("owner_tags")
+    @classmethod
+    def _owner_tags_not_gate_tags(cls, v: list[str]) -> list[str]:
+        bad = [k for k in v if not k.startswith(RESERVED_PREFIX)
+               or any(k.startswith(p) or fnmatch.fnmatch(p, k) for p in GATE_TAG_PREFIXES)]
+        if bad:
+            raise ValueError(
+                f"owner_tags {bad} must be keys under 'mrm.' that the gate does not write "
+                f"(gate-written prefixes: {', '.join(GATE_TAG_PREFIXES)})")
+        return v
+
+    @field_validator("protected_aliases", "protected_stages")
+    @classmethod
+    def _non_empty_names(cls, v: list[str]) -> list[str]:
+        if any(not s.strip() for s in v):
+            raise ValueError("empty name")
+        return v
+
+    def path(self, p: str | None) -> Path | None:
+        if p is None:
+            return None
+        q = Path(os.path.expandvars(os.path.expanduser(p)))
+        return q if q.is_absolute() else Path(self.base_dir) / q
+
+    @property
+    def decision_log_path(self) -> Path:
+        return self.path(self.decision_log)  # type: ignore[return-value]
+
+    @property
+    def reports_path(self) -> Path:
+        return self.path(self.reports_dir) or self.decision_log_path.parent / "reports"
+
+    def is_protected_alias(self, alias: str) -> bool:
+        return alias.lower() in {a.lower() for a in self.protected_aliases}
+
+    def is_protected_stage(self, stage: str) -> bool:
+        return stage.lower() in {s.lower() for s in self.protected_stages}
+
+    def is_reserved_tag(self, key: str) -> bool:
+        """True for a key only the gate may write or delete."""
+        from mrm_gate.attestation import ATTESTATION_TAG
+
+        if not key.startswith(RESERVED_PREFIX) or key == ATTESTATION_TAG:
+            return False
+        return not any(fnmatch.fnmatchcase(key, pat) for pat in self.owner_tags)
+
+
+def load_config(path: str | Path | None = None) -> GateConfig:
+    """Read and validate the configuration, and check that what it names can be used.
+
+    Raises UserError listing every problem. Also loads the policy and waivers and the
+    attestation keys once, so a broken policy stops the server at start-up, not at the first
+    promotion.
+    """
+    from mrm_gate.policy.loader import _known_keys, pydantic_items
+    from mrm_gate.policy.yamlsafe import load_yaml
+
+    if path is None:
+        path = os.environ.get(CONFIG_ENV)
+        if not path:
+            raise UserError(f"the mrm-gate MLflow plugin needs a configuration file: set "
+                            f"{CONFIG_ENV}=/path/to/gate.yaml (see docs/mlflow-plugin.md)")
+    p = Path(path)
+    loc = load_yaml(p, "gate configuration")
+    if not isinstance(loc.data, dict):
+        raise UserError(f"gate configuration {p} must be a YAML mapping")
+    try:
+        cfg = GateConfig.model_validate({**loc.data, "base_dir": str(p.resolve().parent)})
+    except ValidationError as exc:
+        keys = _known_keys(GateConfig, AttestationConfig, BreakGlassConfig, EvidenceConfig,
+                           WebhookConfig, HeaderIdentity)
+        raise UserError(f"invalid gate configuration {p}",
+                        pydantic_items(exc, loc, known_keys=keys)) from None
+    problems = check_usable(cfg, loc)
+    if problems:
+        raise UserError(f"gate configuration {p} cannot be used", problems)
+    return cfg
+
+
+def check_usable(cfg: GateConfig, loc) -> list[ErrorItem]:
+    """Semantic checks: files exist and parse, keys load, mode-specific settings present."""
+    from mrm_gate.attestation import parse_duration
+    from mrm_gate.policy import load_policy, load_waivers
+
+    items: list[ErrorItem] = []
+
+    def add(key: str, message: str, hint: str | None = None) -> None:
+        line, col = loc.where((key,))
+        items.append(ErrorItem(message=message, file=loc.file, line=line, column=col, path=key,
+                               hint=hint))
+
+    policy = None
+    try:
+        policy = load_policy(cfg.path(cfg.policy))
+    except UserError as exc:
+        add("policy", f"policy cannot be loaded: {exc}")
+    if cfg.waivers and policy is not None:
+        try:
+            load_waivers(cfg.path(cfg.waivers), policy)
+        except UserError as exc:
+            add("waivers", f"waivers cannot be loaded: {exc}")
+    log = cfg.decision_log_path
+    if log.is_dir():
+        add("decision_log", f"{log} is a directory; name a file")
+    elif not _writable_dir(log.parent):
+        add("decision_log", f"folder {log.parent} does not exist or is not writable")
+    if cfg.mode == "attestation":
+        if not cfg.attestation.keys:
+            add("attestation", "mode 'attestation' needs attestation.keys (the keys that CI "
+                "signs with: env:VAR for HMAC, or an Ed25519 public key PEM file)")
+        try:
+            parse_duration(cfg.attestation.max_age)
+        except UserError as exc:
+            add("attestation", f"max_age: {exc}")
+    for spec in cfg.attestation.keys:
+        try:
+            load_verify_keys([spec], cfg)
+        except UserError as exc:
+            add("attestation", str(exc))
+    if cfg.break_glass.users and cfg.identity == "none":
+        add("break_glass", "break-glass users need an authenticated identity; set identity: "
+            "basic-auth (MLflow's basic-auth runs first) or identity: header (behind an "
+            "authenticating proxy)")
+    return items
+
+
+def load_verify_keys(specs: list[str], cfg: GateConfig):
+    from mrm_gate.attestation import load_key
+
+    out = []
+    for spec in specs:
+        out.append(load_key(spec if spec.startswith("env:") else str(cfg.path(spec))))
+    return out
+
+
+def _writable_dir(p: Path) -> bool:
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(p, os.W_OK)
