@@ -14,7 +14,8 @@ handful of periods none of this can be taken for granted, so we test it:
   OLS pulls b below 1 even for a random walk, so "0 < b < 1" alone is no evidence of mean
   reversion.
 
-Recommendation: independent gaps -> "normal" (i.i.d.), or "empirical" when normality is
+Recommendation: external factors that explain the gaps (F-test) and leave independent residuals
+-> "systemic"; otherwise independent gaps -> "normal" (i.i.d.), or "empirical" when normality is
 rejected; serially dependent gaps whose unit root is rejected (0 < b < 1) -> "ou"; serially
 dependent gaps without evidence of mean reversion -> "empirical", with a warning that no
 stationary model fits (a trend or a structural break in the model's errors).
@@ -68,7 +69,7 @@ def _skipped(name: str, note: str) -> TestResult:
 
 def _decide(name: str, stat: float, p: float, level: float, note: str = "") -> TestResult:
     return TestResult(
-        name=name, statistic=float(stat), p_value=float(p), rejected=p < level, note=note
+        name=name, statistic=float(stat), p_value=float(p), rejected=bool(p < level), note=note
     )
 
 
@@ -163,7 +164,7 @@ def dickey_fuller(x: FloatArray, *, level: float) -> TestResult:
         name="dickey_fuller",
         statistic=t,
         p_value=None,
-        rejected=t < crit,
+        rejected=bool(t < crit),
         note=f"critical value {crit:.3f} at {used:.0%} (MacKinnon 2010)",
     )
 
@@ -204,6 +205,9 @@ class AssumptionReport:
             )
         if variant != "ou" and subject == "gaps" and self.rejected("gaps", "ar1"):
             out.append(f"gaps are autocorrelated (AR(1) b = {self.ar1_coefficient:.3g})")
+        if variant == "systemic" and self.tests[subject]["f_test"].rejected is False:
+            p = self.tests[subject]["f_test"].p_value
+            out.append(f"the external factors do not explain the gaps (F-test p = {p:.3g})")
         if variant == "ou":
             b = self.ar1_coefficient
             if b is None or not 0.0 < b < 1.0:
@@ -225,6 +229,18 @@ class AssumptionReport:
             "reasons": list(self.reasons),
             "violations": {v: self.violations(v) for v in VARIANTS},
         }
+
+
+def f_test(y: FloatArray, resid: FloatArray, p: int, *, level: float) -> TestResult:
+    """F-test of the regression with intercept: H0 = no factor moves the gap. Here *rejected*
+    means the factors matter (what the systemic variant needs), unlike the other tests."""
+    dof = y.size - p - 1
+    rss = float(resid @ resid)
+    tss = float(((y - y.mean()) ** 2).sum())
+    if rss <= 0 or dof <= 0:
+        return _skipped("f_test", "perfect fit or no residual degree of freedom")
+    f = (tss - rss) / p / (rss / dof)
+    return _decide("f_test", f, stats.f.sf(f, p, dof), level, f"{p} factor(s), {dof} dof")
 
 
 def _battery(x: FloatArray, *, level: float, lags: int | None) -> dict[str, TestResult]:
@@ -264,13 +280,37 @@ def check_assumptions(
         if d.size - 1 > e.shape[1] + 2:
             x = design_matrix(e[:-1], intercept=True)
             beta, *_ = np.linalg.lstsq(x, d[1:], rcond=None)
-            tests["systemic_residuals"] = _battery(d[1:] - x @ beta, level=lvl, lags=lags)
+            resid = d[1:] - x @ beta
+            tests["systemic_residuals"] = _battery(resid, level=lvl, lags=lags)
+            tests["systemic_residuals"]["f_test"] = f_test(d[1:], resid, e.shape[1], level=lvl)
 
     reasons: list[str] = []
     dependent = bool(ar1.rejected) or bool(tests["gaps"]["ljung_box"].rejected)
     non_normal = bool(tests["gaps"]["shapiro_wilk"].rejected)
     mean_reverting = bool(tests["gaps"]["dickey_fuller"].rejected)
-    if dependent and b is not None and 0.0 < b < 1.0 and mean_reverting:
+    systemic = tests.get("systemic_residuals", {})
+    explained = (
+        bool(systemic)
+        and bool(systemic["f_test"].rejected)
+        and systemic["ljung_box"].rejected is not True
+    )
+    if explained:
+        recommended = "systemic"
+        reasons.append(
+            f"the external factors explain the gaps (F-test p = {systemic['f_test'].p_value:.3g}) "
+            "and leave independent residuals: use the systemic variant"
+            + (
+                " (gaps alone are serially dependent: the dependence comes from the factors)"
+                if dependent
+                else ""
+            )
+        )
+        if systemic["shapiro_wilk"].rejected:
+            reasons.append(
+                "but its residuals are not normal (Shapiro-Wilk): read the systemic "
+                "probabilities with the empirical frequencies beside them"
+            )
+    elif dependent and b is not None and 0.0 < b < 1.0 and mean_reverting:
         recommended = "ou"
         reasons.append(
             f"gaps are serially dependent (AR(1) b = {b:.3g}, p = {ar1.p_value:.3g}; Ljung-Box "

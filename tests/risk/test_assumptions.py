@@ -110,3 +110,17 @@ def test_dickey_fuller_statistic_matches_adfuller() -> None:
     res = dickey_fuller(x, level=0.05)
     ref = tsa.adfuller(x, maxlag=0, regression="c", autolag=None)
     assert res.statistic == pytest.approx(ref[0], rel=1e-10)
+
+
+def test_factors_that_explain_the_dependence_recommend_systemic() -> None:
+    rng = np.random.default_rng(12)
+    u = 6 + np.cumsum(rng.normal(0, 0.5, 60))  # a persistent factor makes the gaps persistent
+    d = np.empty(60)
+    d[0] = 0.1
+    d[1:] = 0.1 - 0.08 * (u[:-1] - 6) + rng.normal(0, 0.03, 59)
+    rep = check_assumptions(d, factors={"unemployment": u})
+    assert rep.recommended == "systemic", rep.reasons
+    assert rep.tests["systemic_residuals"]["f_test"].rejected
+    assert rep.violations("systemic") == []
+    noise = check_assumptions(d, factors={"noise": np.random.default_rng(0).normal(size=60)})
+    assert any("do not explain" in v for v in noise.violations("systemic"))
