@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evidence": ("mrm_gate.cli.evidence:evidence", "Export MLflow evidence as a local folder."),
     "checks": ("mrm_gate.cli.checks:checks", "List the check types that policies can use."),
     "audit": ("mrm_gate.cli.audit:audit", "Verify the hash-chained decision log."),
+    "ci": ("mrm_gate.cli.ci:ci", "Run the gate in CI: `ci github` is what the GitHub Action runs."),
 }
 
 EXIT_APPROVE, EXIT_BLOCK, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3

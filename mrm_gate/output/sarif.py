@@ -135,14 +135,26 @@ def _fingerprint(decision: Decision, o: ControlOutcome) -> str:
     return hashlib.sha256(key).hexdigest()[:32]
 
 
+def policy_location(decision: Decision, o: ControlOutcome) -> tuple[str, int] | None:
+    """Where to point for an outcome: the control's line in the policy file.
+
+    A precondition failure (evidence unreadable, tier unresolvable) has no control line; the
+    policy file's first line stands in, and when even that is unknown, a local evidence folder's
+    `evidence.yaml`.
+    """
+    if o.policy_file:
+        return o.policy_file, o.policy_line or 1
+    if decision.policy.path:
+        return decision.policy.path, 1
+    if decision.model.source_kind == "local" and decision.model.uri:
+        return str(Path(decision.model.uri) / "evidence.yaml"), 1
+    return None
+
+
 def _result(decision: Decision, o: ControlOutcome, rule_index: int,
             root: str | Path | None) -> dict[str, Any]:
-    policy_file = o.policy_file or decision.policy.path
-    # A precondition failure has no control line; the policy file's first line stands in, and
-    # when even that is unknown the evidence is the only place to point at.
-    locations = []
-    if policy_file:
-        locations.append(_location(policy_file, o.policy_line or 1, root))
+    where = policy_location(decision, o)
+    locations = [_location(where[0], where[1], root)] if where else []
     ev = evidence_path(decision, o)
     related = []
     if ev:
@@ -150,8 +162,6 @@ def _result(decision: Decision, o: ControlOutcome, rule_index: int,
         rel["id"] = 1
         rel["message"] = {"text": f"evidence for {o.control_id}"}
         related.append(rel)
-    if not locations and decision.model.source_kind == "local" and decision.model.uri:
-        locations.append(_location(str(Path(decision.model.uri) / "evidence.yaml"), 1, root))
     level = LEVEL[o.severity]
     result: dict[str, Any] = {
         "ruleId": o.control_id,
