@@ -1,0 +1,5 @@
+"""`python -m mrm_gate` runs the CLI."""
+
+from .cli import main
+
+main()
