@@ -228,3 +228,23 @@ def test_no_comment_outside_a_pull_request(runner, monkeypatch, capsys, github_a
                    "--token", "ghs_test")
     assert code == 1
     assert github_api.requests == []
+
+
+@pytest.mark.parametrize("how", ["input", "env"])
+def test_unreachable_tracking_server_blocks(runner, monkeypatch, capsys, how):
+    """Fail closed: evidence that cannot be fetched is a BLOCK naming the server, not a pass.
+    The tracking URI comes from the input or, failing that, from MLFLOW_TRACKING_URI."""
+    args = ["--model-uri", "models:/credit-pd/3", "--timeout", "2"]
+    if how == "input":
+        args += ["--tracking-uri", "http://127.0.0.1:9"]
+    else:
+        runner.env["MLFLOW_TRACKING_URI"] = "http://127.0.0.1:9"
+    for k, v in runner.env.items():
+        monkeypatch.setenv(k, v)
+    code = run([*ARGS, *args])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert runner.outputs["decision"] == "BLOCK"
+    assert "MRM-GATE-EVIDENCE ERROR" in out and "http://127.0.0.1:9" in out
+    assert [d["source"] for d in json.loads(runner.outputs["decisions-json"])] == [
+        "models:/credit-pd/3"]
