@@ -219,7 +219,9 @@ def job_summary(runs: Sequence[ModelRun], *, root: str | Path | None = None,
     if notes:
         lines += ["### Notes", "", *[f"- {n}" for n in notes], ""]
     if run_url:
-        lines += [f"Reports (HTML, JSON, SARIF, JUnit) are attached to [this run]({run_url}).", ""]
+        lines += [f"Workflow run: [{run_url.rsplit('/', 1)[-1]}]({run_url}) (per-model HTML, JSON "
+                  "and Markdown reports, SARIF and JUnit are in the report folder; the example "
+                  "workflow uploads it as an artifact).", ""]
     return "\n".join(lines)
 
 

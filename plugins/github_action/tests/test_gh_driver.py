@@ -248,3 +248,18 @@ def test_unreachable_tracking_server_blocks(runner, monkeypatch, capsys, how):
     assert "MRM-GATE-EVIDENCE ERROR" in out and "http://127.0.0.1:9" in out
     assert [d["source"] for d in json.loads(runner.outputs["decisions-json"])] == [
         "models:/credit-pd/3"]
+
+
+def test_evaluate_combines_sarif_junit_and_markdown(gh_repo, tmp_path):
+    """`mrm-gate evaluate --format sarif,junit,markdown` writes the three, all valid."""
+    out = tmp_path / "reports"
+    code = run(["evaluate", "--evidence", str(gh_repo.path / "models" / "blocked"),
+                "--policy", str(gh_repo.path / "policies" / "ci.yaml"),
+                "--format", "sarif,junit,markdown", "--output", str(out), "--quiet"])
+    assert code == 1
+    files = {p.name.split(".", 1)[1]: p for p in out.iterdir()}
+    assert set(files) == {"sarif", "junit.xml", "md"}
+    schema = json.loads((SCHEMAS / "sarif-schema-2.1.0.json").read_text())
+    sarif = json.loads(files["sarif"].read_text())
+    assert not list(Draft4Validator(schema, format_checker=FormatChecker()).iter_errors(sarif))
+    xmlschema.XMLSchema(SCHEMAS / "junit-10.xsd").validate(str(files["junit.xml"]))
