@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evidence": ("mrm_gate.cli.evidence:evidence", "Export MLflow evidence as a local folder."),
     "checks": ("mrm_gate.cli.checks:checks", "List the check types that policies can use."),
     "audit": ("mrm_gate.cli.audit:audit", "Verify the hash-chained decision log."),
+    "promote": ("mrm_gate.cli.promote:promote",
+                "Evaluate a model version and set an MLflow alias only on approval."),
+    "webhook": ("mrm_gate.cli.webhook:webhook",
+                "Receive MLflow registry webhooks: evaluate, tag, revert blocked aliases."),
     "ci": ("mrm_gate.cli.ci:ci", "Run the gate in CI: `ci github` is what the GitHub Action runs."),
 }
 

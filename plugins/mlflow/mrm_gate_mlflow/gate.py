@@ -45,7 +45,7 @@ class Caller:
     files_uri: str | None = None  # where evidence files are downloaded from (this server)
 
 
-class _PolicyCache:
+class PolicyCache:
     """The policy and waivers, reloaded when a file changes; a reload failure refuses."""
 
     def __init__(self, cfg: GateConfig) -> None:
@@ -98,7 +98,7 @@ class Gate:
         from mrm_gate.audit import DecisionLog
 
         self.cfg = cfg
-        self.policies = _PolicyCache(cfg)
+        self.policies = PolicyCache(cfg)
         self.policies.get()
         self.log = DecisionLog(cfg.decision_log_path)
         self.keys = load_verify_keys(cfg.attestation.keys, cfg)
@@ -213,9 +213,9 @@ class Gate:
             report = self._store_reports(decision, run_id)
         except Exception as exc:
             problems.append(f"report not stored: {_first_line(exc)}")
-        tags = self._decision_tags(decision.verdict.value, decision.id, target,
-                                   decision.policy.sha256, decision.created_at,
-                                   decision.tier.tier, report)
+        tags = decision_tags(self.cfg.mode, decision.verdict.value, decision.id, target,
+                             decision.policy.sha256, decision.created_at, decision.tier.tier,
+                             report)
         override = bg is not None and not allowed
         if override:
             tags.update(self._break_glass_tags(caller, bg))
@@ -277,9 +277,9 @@ class Gate:
                           f"and policy (fail closed): {reason}")
         tags: dict[str, str] = {}
         if rec is not None:
-            tags = self._decision_tags(rec["verdict"], rec["decision_id"], target,
-                                       policy.sha256, _parse_time(rec["decided_at"]),
-                                       rec.get("tier") or "", None)
+            tags = decision_tags(self.cfg.mode, rec["verdict"], rec["decision_id"], target,
+                                 policy.sha256, _parse_time(rec["decided_at"]),
+                                 rec.get("tier") or "", None)
         if reason is not None:  # break-glass over a missing/invalid attestation
             tags.update(self._break_glass_tags(caller, bg))
             entry["break_glass"] = {"user": caller.user, "reason": bg}
@@ -300,22 +300,6 @@ class Gate:
 
     # ---- recording ------------------------------------------------------------------------
 
-    def _decision_tags(self, verdict: str, decision_id: str, target: str | None,
-                       policy_sha: str, at: dt.datetime, tier: str,
-                       report: str | None) -> dict[str, str]:
-        tags = {
-            "mrm.decision": verdict,
-            "mrm.decision_id": decision_id,
-            "mrm.decision_target": target or "",
-            "mrm.policy_sha256": policy_sha,
-            "mrm.evaluated_at": at.astimezone(dt.timezone.utc).isoformat(),
-            "mrm.tier": tier,
-            "mrm.gate.mode": self.cfg.mode,
-        }
-        if report:
-            tags["mrm.report"] = report
-        return tags
-
     @staticmethod
     def _break_glass_tags(caller: Caller, reason: str) -> dict[str, str]:
         return {"mrm.break_glass": "true", "mrm.break_glass_by": caller.user or "",
@@ -324,14 +308,8 @@ class Gate:
 
     def _store_reports(self, decision, run_id: str | None) -> str:
         """Write JSON + HTML reports as run artifacts (or on the server when there is no run)."""
-        from mrm_gate.output import render
-
         with tempfile.TemporaryDirectory(prefix="mrm-gate-report-") as tmp:
-            files = []
-            for fmt, fname in (("json", "report.json"), ("html", "report.html")):
-                p = Path(tmp) / fname
-                p.write_text(render(decision, fmt), encoding="utf-8")
-                files.append(p)
+            files = report_files(decision, Path(tmp))
             if run_id:
                 from .server_store import log_run_artifacts
 
@@ -350,6 +328,36 @@ class Gate:
         self.log.append({"model": {"name": name, "version": version}, "alias": alias,
                          "how": how, "actor": caller.user, "remote_addr": caller.remote_addr,
                          "at": _now().isoformat()}, kind="protected_alias_removed")
+
+
+def decision_tags(mode: str, verdict: str, decision_id: str, target: str | None,
+                  policy_sha: str, at: dt.datetime, tier: str,
+                  report: str | None) -> dict[str, str]:
+    """The tags the gate writes on a version for one decision (all in the reserved set)."""
+    tags = {
+        "mrm.decision": verdict,
+        "mrm.decision_id": decision_id,
+        "mrm.decision_target": target or "",
+        "mrm.policy_sha256": policy_sha,
+        "mrm.evaluated_at": at.astimezone(dt.timezone.utc).isoformat(),
+        "mrm.tier": tier,
+        "mrm.gate.mode": mode,
+    }
+    if report:
+        tags["mrm.report"] = report
+    return tags
+
+
+def report_files(decision, folder: Path) -> list[Path]:
+    """Render the JSON and HTML reports of `decision` into `folder`."""
+    from mrm_gate.output import render
+
+    files = []
+    for fmt, fname in (("json", "report.json"), ("html", "report.html")):
+        p = folder / fname
+        p.write_text(render(decision, fmt), encoding="utf-8")
+        files.append(p)
+    return files
 
 
 def _model_ref(evidence):
