@@ -24,6 +24,10 @@ from . import EXIT_APPROVE, EXIT_BLOCK
 @click.option("--fail-on", type=click.Choice(["block", "conditional"]), default="block",
               show_default=True, help="Lowest verdict that exits non-zero.")
 @click.option("--decision-log", type=click.Path(), help="Append the decision to this log.")
+@click.option("--attest", "attest_key", metavar="KEY", help="Also write a signed decision "
+              "record (<report>.attestation.json, next to the reports) with KEY: env:VAR (HMAC) "
+              "or an Ed25519 PEM private key; a gated MLflow server in attestation mode "
+              "verifies it.")
 @click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI).")
 @click.option("--timeout", default=10.0, show_default=True,
               help="Seconds to wait for the tracking server before blocking.")
@@ -31,7 +35,8 @@ from . import EXIT_APPROVE, EXIT_BLOCK
               "model runs code when loaded): only for sources you trust.")
 @click.option("--quiet", "-q", is_flag=True, help="No terminal report, only the exit code.")
 def evaluate(model_uri, evidence_dir, policy_path, target, waivers_path, formats, output_dir,
-             fail_on, decision_log, tracking_uri, timeout, trust_model_code, quiet) -> int:
+             fail_on, decision_log, attest_key, tracking_uri, timeout, trust_model_code,
+             quiet) -> int:
     """Evaluate MODEL_URI (models:/NAME/VERSION or models:/NAME@ALIAS) or --evidence DIR
     against --policy, and exit 0 (approve), 1 (block) or 2 (usage/policy error)."""
     from ..controls.context import EvaluationOptions
@@ -50,6 +55,10 @@ def evaluate(model_uri, evidence_dir, policy_path, target, waivers_path, formats
     waivers = load_waivers(waivers_path, policy) if waivers_path else []
     if decision_log and Path(decision_log).is_dir():
         raise UserError(f"--decision-log {decision_log} is a directory; name a file")
+    if attest_key:
+        from ..attestation import load_key
+
+        load_key(attest_key)  # a bad key is a usage error before any evaluation
     source = model_uri or evidence_dir
     options = EvaluationOptions(trust_model_code=trust_model_code,
                                 progress=not quiet and sys.stderr.isatty())
@@ -70,6 +79,10 @@ def evaluate(model_uri, evidence_dir, policy_path, target, waivers_path, formats
                                       waivers_file=waivers_path, options=options,
                                       baseline=baseline, progress=progress)
     paths = write_reports(decision, fmts, output_dir) if output_dir else []
+    if attest_key:
+        from ..attestation import write_attestation
+
+        paths.append(write_attestation(decision, attest_key, output_dir or "."))
     if decision_log:
         from ..audit import DecisionLog
 
