@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Validate, explain, and print the schema of policies."),
     "evidence": ("mrm_gate.cli.evidence:evidence", "Export MLflow evidence as a local folder."),
     "checks": ("mrm_gate.cli.checks:checks", "List the check types that policies can use."),
+    "card": ("mrm_gate.cli.policy_tools:card", "Write a model card template a policy requires."),
     "audit": ("mrm_gate.cli.audit:audit", "Verify the hash-chained decision log."),
     "promote": ("mrm_gate.cli.promote:promote",
                 "Evaluate a model version and set an MLflow alias only on approval."),

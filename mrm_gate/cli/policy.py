@@ -82,3 +82,10 @@ def explain(file, tier, target) -> int:
                   f"tag {pol.tiering.tag!r}, {len(pol.tiering.rules)} rule(s), precedence "
                   f"{pol.tiering.precedence}.")
     return 0
+
+
+from .policy_tools import coverage, diff, test_cmd  # noqa: E402  (attached subcommands)
+
+policy.add_command(coverage)
+policy.add_command(diff)
+policy.add_command(test_cmd)
