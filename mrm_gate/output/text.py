@@ -35,9 +35,11 @@ def renderables(decision: Decision) -> list:
             msg += f" [waiver {o.waiver.id}, expires {o.waiver.expires}]"
         for w in o.expired_waivers:
             msg += f" [waiver {w.id} EXPIRED {w.expires}]"
+        # Text(...) so that brackets in messages are not read as rich markup
         table.add_row(o.control_id, o.severity.value,
                       Text(o.status.value, style=STYLE[o.status]),
-                      fmt_value(o.result.measured), fmt_value(o.result.threshold), msg)
+                      Text(fmt_value(o.result.measured)), Text(fmt_value(o.result.threshold)),
+                      Text(msg))
     out: list = [head, table]
     fixes = [o for o in decision.failing() if o.remediation]
     if fixes:
@@ -45,8 +47,7 @@ def renderables(decision: Decision) -> list:
         for o in fixes:
             tips.append(f"  {o.control_id}: {o.remediation}\n")
         out.append(tips)
-    for note in decision.notes:
-        out.append(Text(f"note: {note}", style="dim"))
+    out.extend(Text(f"note: {note}", style="dim") for note in decision.notes)
     return out
 
 
