@@ -1,4 +1,4 @@
-"""A simulated GitHub Actions runner for the action's tests.
+"""A simulated GitHub Actions runner for the action's tests (fixtures re-exported by conftest).
 
 - `gh_repo`: a real git repository with a policy, a waivers file and four local evidence
   folders (approve, conditional by warning, conditional by waiver, block), a base commit and a

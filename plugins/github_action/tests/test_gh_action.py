@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ACTION_DIR, EXPECTED, POLICY, REPO_ROOT
+from gh_sim import ACTION_DIR, EXPECTED, POLICY, REPO_ROOT
 from jsonschema import Draft7Validator
 
 ACTION = yaml.safe_load((ACTION_DIR / "action.yml").read_text())

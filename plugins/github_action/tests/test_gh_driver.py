@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import xmlschema
-from conftest import EXPECTED, REPO_ROOT, WAIVER_EXPIRES, git, policy_line
+from gh_sim import EXPECTED, REPO_ROOT, WAIVER_EXPIRES, git, policy_line
 from jsonschema import Draft4Validator, FormatChecker
 
 from mrm_gate.cli import run

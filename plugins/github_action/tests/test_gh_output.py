@@ -6,7 +6,7 @@ import urllib.error
 
 import pytest
 from ci_fixtures import approved, blocked, conditional, hostile, mlflow_blocked
-from conftest import Runner
+from gh_sim import Runner
 
 from mrm_gate.decision import Verdict
 from mrm_gate.output import github as gh
