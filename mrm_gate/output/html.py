@@ -17,7 +17,7 @@ main{max-width:1100px;margin:0 auto;padding:24px}
 .banner h1{margin:0 0 6px 0;font-size:26px}
 table{border-collapse:collapse;width:100%;margin:8px 0 16px}
 th,td{border-bottom:1px solid #e3e6ea;padding:6px 8px;text-align:left;vertical-align:top}
-th{background:#f5f7f9;font-weight:600}
+th{background:#f5f7f9;font-weight:600}td:first-child{white-space:nowrap}
 .s{font-weight:700;padding:2px 6px;border-radius:4px;font-size:12px}
 .PASS{color:#1a7f37}.FAIL{color:#c62828}.ERROR{color:#8e24aa}.SKIPPED{color:#6b7280}
 .WAIVED{color:#b58100}
