@@ -206,6 +206,17 @@ def deep_merge(base: Any, patch: Any) -> Any:
     return out
 
 
+def combine_patches(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """One patch doing `first` then `second` (a None in either still means "remove")."""
+    out = copy.deepcopy(first)
+    for key, value in second.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = combine_patches(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 def build_evidence(spec: str | dict[str, Any] | None, patch: dict[str, Any] | None,
                    base_dir: Path):
     """Evidence from a folder (relative to `base_dir`) or inline data, with `patch` applied.
@@ -335,7 +346,7 @@ def run_case(case: Case, defaults: CaseDefaults, policy, policy_label: str, file
     started = time.perf_counter()
     base_dir = file.parent
     spec = case.evidence if case.evidence is not None else defaults.evidence
-    patch = deep_merge(defaults.patch or {}, case.patch or {})
+    patch = combine_patches(defaults.patch or {}, case.patch or {})
     target = case.target if case.target is not None else defaults.target
     now = _clock(case.now or defaults.now)
     waivers_name = case.waivers or defaults.waivers
