@@ -263,3 +263,22 @@ def test_evaluate_combines_sarif_junit_and_markdown(gh_repo, tmp_path):
     sarif = json.loads(files["sarif"].read_text())
     assert not list(Draft4Validator(schema, format_checker=FormatChecker()).iter_errors(sarif))
     xmlschema.XMLSchema(SCHEMAS / "junit-10.xsd").validate(str(files["junit.xml"]))
+
+
+def test_changed_only_with_no_evidence_change_evaluates_nothing(runner, monkeypatch, capsys):
+    repo = runner.repo
+    repo.base = repo.head
+    (repo.path / "README.md").write_text("docs only\n")
+    git(repo.path, "commit", "-q", "-am", "docs")
+    repo.head = git(repo.path, "rev-parse", "HEAD")
+    runner.event()
+    code, cmds = gate(runner, monkeypatch, capsys, "--evidence", "models/*", "--changed-only",
+                      "true")
+    assert code == 0
+    assert runner.outputs["decision"] == "NONE"
+    assert json.loads(runner.outputs["decisions-json"]) == []
+    assert runner.summary.startswith("## mrm-gate: no model to evaluate")
+    assert [c for c in cmds if not c.startswith("::notice")] == []
+    sarif = json.loads((repo.path / "mrm-gate-reports" / "mrm-gate.sarif").read_text())
+    schema = json.loads((SCHEMAS / "sarif-schema-2.1.0.json").read_text())
+    assert not list(Draft4Validator(schema, format_checker=FormatChecker()).iter_errors(sarif))
