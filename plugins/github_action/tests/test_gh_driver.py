@@ -282,3 +282,46 @@ def test_changed_only_with_no_evidence_change_evaluates_nothing(runner, monkeypa
     sarif = json.loads((repo.path / "mrm-gate-reports" / "mrm-gate.sarif").read_text())
     schema = json.loads((SCHEMAS / "sarif-schema-2.1.0.json").read_text())
     assert not list(Draft4Validator(schema, format_checker=FormatChecker()).iter_errors(sarif))
+
+
+@pytest.fixture(scope="module")
+def mlflow_store(tmp_path_factory):
+    """A real sqlite tracking store: `pd` v1 (passes, alias champion) and v2 (its model card,
+    a run artifact, lacks the limitations section)."""
+    import mlflow
+    from gh_sim import CARD, CARD_NO_LIMITS
+    from mlflow.tracking import MlflowClient
+
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
+    exp = client.create_experiment("e", artifact_location=(root / "artifacts").as_uri())
+    client.create_registered_model("pd")
+    for version, card in ((1, CARD), (2, CARD_NO_LIMITS)):
+        rid = client.create_run(exp).info.run_id
+        client.log_metric(rid, "auc", 0.82)
+        client.log_metric(rid, "ks", 0.41)
+        files = root / f"files{version}"
+        (files / "mrm").mkdir(parents=True)
+        (files / "model_card.md").write_text(card)
+        (files / "mrm" / "evidence.yaml").write_text("model_card_file: model_card.md\n")
+        client.log_artifacts(rid, str(files))
+        client.set_terminated(rid)
+        mv = client.create_model_version("pd", f"runs:/{rid}/model", run_id=rid)
+        client.set_model_version_tag("pd", mv.version, "owner", "alice")
+    client.set_registered_model_alias("pd", "champion", "1")
+    mlflow.set_tracking_uri(None)
+    return uri
+
+
+def test_model_uris_from_a_real_mlflow_store(runner, monkeypatch, capsys, mlflow_store):
+    code, cmds = gate(runner, monkeypatch, capsys, "--model-uri",
+                      "models:/pd@champion\nmodels:/pd/2", "--tracking-uri", mlflow_store)
+    assert code == 1
+    got = [(d["source"], d["version"], d["verdict"])
+           for d in json.loads(runner.outputs["decisions-json"])]
+    assert got == [("models:/pd@champion", "1", "APPROVE"), ("models:/pd/2", "2", "BLOCK")]
+    # the card is a run artifact, not a repository file: one annotation, naming the artifact
+    (error,) = [c for c in cmds if c.startswith("::error")]
+    assert error.startswith(f"::error file=policies/ci.yaml,line={policy_line('CI-DOC-001')},")
+    assert "[evidence: run artifact model_card.md]" in error
