@@ -164,3 +164,16 @@ def test_pre_commit_hook_manifest_and_entry(tmp_path):
     assert program == "mrm-gate"
     assert run([*args, str(good)]) == 0
     assert run([*args, str(good), str(bad)]) == 2
+
+
+def test_install_step_installs_this_checkout_with_a_known_extra():
+    """The action installs the project two levels above it (the same ref as the action), with
+    an extra that the project defines."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    step = next(s for s in ACTION["runs"]["steps"] if s.get("id") == "install")
+    assert '"${GITHUB_ACTION_PATH}/../..${MRM_GATE_EXTRAS:+[$MRM_GATE_EXTRAS]}"' in step["run"]
+    project = tomllib.loads((ACTION_DIR / ".." / ".." / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "mrm-gate"
+    assert ACTION["inputs"]["extras"]["default"] in project["optional-dependencies"]
+    assert step["env"] == {"MRM_GATE_EXTRAS": "${{ inputs.extras }}"}
