@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..decision import ControlOutcome, Decision, Severity, Status, Verdict
+from .markdown import ICON, STATUS_ICON
 from .sarif import evidence_path, model_label, outcome_message, policy_location, repo_path
 from .values import fmt_value
 
@@ -29,9 +30,6 @@ COMMENT_MARKER = "<!-- mrm-gate:pr-comment -->"
 COMMENT_LIMIT = 65_000
 # Workflow command levels per severity of a failing control.
 COMMAND = {Severity.BLOCK: "error", Severity.WARN: "warning", Severity.INFO: "notice"}
-ICON = {Verdict.APPROVE: "✅", Verdict.CONDITIONAL: "⚠️", Verdict.BLOCK: "⛔"}
-STATUS_ICON = {Status.PASS: "✅", Status.FAIL: "❌", Status.ERROR: "💥", Status.SKIPPED: "⏭️",
-               Status.WAIVED: "🟡"}
 
 
 @dataclass
