@@ -224,6 +224,12 @@ def check_usable(cfg: GateConfig, loc) -> list[ErrorItem]:
             load_verify_keys([spec], cfg)
         except UserError as exc:
             add("attestation", str(exc))
+    if cfg.identity == "basic-auth":
+        try:
+            import flask_wtf  # noqa: F401  (MLflow's basic-auth app needs it)
+        except ImportError:
+            add("identity", "identity: basic-auth runs MLflow's basic-auth app, which needs "
+                "Flask-WTF: pip install 'mlflow[auth]'")
     if cfg.break_glass.users and cfg.identity == "none":
         add("break_glass", "break-glass users need an authenticated identity; set identity: "
             "basic-auth (MLflow's basic-auth runs first) or identity: header (behind an "
