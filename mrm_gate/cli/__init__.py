@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "webhook": ("mrm_gate.cli.webhook:webhook",
                 "Receive MLflow registry webhooks: evaluate, tag, revert blocked aliases."),
     "ci": ("mrm_gate.cli.ci:ci", "Run the gate in CI: `ci github` is what the GitHub Action runs."),
+    "risk": ("mrm_gate.cli.risk:risk",
+             "Gap-based model-risk measures of backtests (MR1-3, EL_RM)."),
 }
 
 EXIT_APPROVE, EXIT_BLOCK, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3

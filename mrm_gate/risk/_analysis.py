@@ -310,7 +310,7 @@ def analyse(
     results: dict[str, VariantResult] = {}
     errors: dict[str, str] = {}
     notes = list(backtest.notes)
-    if np.ptp(ratios) > 1e-9 * max(abs(m), 1.0):
+    if np.ptp(ratios) > 1e-3 * max(abs(m), 1e-6):  # more than rounding of the amounts
         notes.append(
             f"the margin ratio varies across periods ({ratios.min():.4g} to {ratios.max():.4g}); "
             f"the parametric variants use its mean {m:.4g}"
