@@ -207,8 +207,9 @@ class Receiver:
                              decision.policy.sha256, decision.created_at, decision.tier.tier,
                              report)
         tags.update(extra_tags or {})
-        for k, v in tags.items():
-            client.set_model_version_tag(name, version, k, v)
+        # `mrm.decision` last: once it is visible, every other tag of the decision is too
+        for k in sorted(tags, key=lambda key: key == "mrm.decision"):
+            client.set_model_version_tag(name, version, k, tags[k])
         return report
 
     def _allowed(self, verdict: str) -> bool:
