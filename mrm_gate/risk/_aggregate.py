@@ -82,7 +82,7 @@ def resolve_mre(backtest: Backtest, mre: float | str | None) -> tuple[float, str
     return value, "given"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds a Backtest
 class PortfolioRisk:
     """The risk-type level measures, per variant, with the allocated fund comparison."""
 

@@ -83,7 +83,7 @@ class VariantResult:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds a Backtest
 class GapRiskReport:
     """All measures of one backtest; `to_dict()` is the JSON output of `mrm-gate risk`."""
 

@@ -28,7 +28,7 @@ OPTIONAL_COLUMNS = ("margin", "exposure")
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: identity, not value, equality
 class Backtest:
     """A validated backtest, as arrays aligned on `periods` (oldest first)."""
 

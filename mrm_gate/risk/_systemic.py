@@ -37,7 +37,7 @@ from ._validation import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: identity, not value, equality
 class SystemicFit:
     """OLS of the gap on the previous period's factors, with classical standard errors."""
 

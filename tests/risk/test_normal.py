@@ -150,3 +150,11 @@ def test_fit_normal_bad_inputs() -> None:
 def test_messages_are_constants() -> None:
     # the checks and the CLI match on these texts; keep them formatted, not ad hoc
     assert "{need}" in C.TOO_FEW_PERIODS and "{b" in C.NO_MEAN_REVERSION
+
+
+def test_public_api_doctest() -> None:
+    import doctest
+
+    import mrm_gate.risk
+
+    assert doctest.testmod(mrm_gate.risk).failed == 0
