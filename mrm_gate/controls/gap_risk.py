@@ -59,7 +59,7 @@ class GapRiskParams(Params):
         description="model risk exposure: latest expected loss, latest exposure, or a number",
     )
     n_boot: int = Field(default=2000, ge=0, description="bootstrap replicates (0: none)")
-    confidence: float = Field(default=0.95, gt=0, lt=1)
+    confidence: float = Field(default=0.95, gt=0, lt=1, description="level of the intervals")
     level: float = Field(default=0.05, gt=0, lt=1, description="level of the assumption tests")
     seed: int | None = Field(default=None, description="bootstrap seed (default: the run's)")
     plots: bool = Field(default=True, description="attach SVG plots (shown in HTML reports)")
