@@ -213,8 +213,14 @@ def _render(common: dict[str, Any], data, html, text) -> None:
     """Render in the chosen format (each renderer is called only when chosen) and emit."""
     if common["fmt"] == "json":
         out = json.dumps(data(), indent=2, default=_json_default) + "\n"
+    elif common["fmt"] == "html":
+        try:
+            out = html()
+        except ImportError as exc:  # matplotlib is in the suites extra
+            raise UserError(f"--format html draws plots with matplotlib ({exc}); "
+                            "pip install 'mrm-gate[suites]'") from None
     else:
-        out = html() if common["fmt"] == "html" else text()
+        out = text()
     _emit(out, common["output"])
 
 
