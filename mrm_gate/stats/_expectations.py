@@ -58,7 +58,7 @@ def _map_outcome(etype: str, kwargs: dict, n: int, nonnull: int, unexpected_mask
     mostly = float(kwargs.get("mostly", 1.0))
     # GE: vacuously true on an empty domain
     success = True if n == 0 or nonnull == 0 else (nonnull - unexpected) / nonnull >= mostly
-    pct = unexpected / nonnull * 100 if nonnull else 0.0
+    pct = unexpected / nonnull * 100 if nonnull else None
     return ExpectationOutcome(etype, kwargs, bool(success), unexpected, pct, n,
                               examples=_examples(values[unexpected_mask]))
 

@@ -54,27 +54,31 @@ def _save(model, path: Path, example: pd.DataFrame) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gbm(credit, tmp_path_factory):
-    """(pipeline, saved MLflow model dir) of a gradient-boosting credit model."""
+def gbm(credit):
+    """A gradient-boosting credit pipeline (one-hot encoding + trees)."""
     from sklearn.ensemble import GradientBoostingClassifier
 
-    model = _fit(credit, GradientBoostingClassifier(n_estimators=40, max_depth=2,
-                                                    random_state=0))
-    return model, _save(model, tmp_path_factory.mktemp("gbm") / "model", credit[FEATURES])
+    return _fit(credit, GradientBoostingClassifier(n_estimators=40, max_depth=2, random_state=0))
 
 
 @pytest.fixture(scope="session")
-def logreg(credit, tmp_path_factory):
+def gbm_dir(credit, gbm, tmp_path_factory) -> Path:
+    """The GBM pipeline saved as an MLflow model directory."""
+    return _save(gbm, tmp_path_factory.mktemp("gbm") / "model", credit[FEATURES])
+
+
+@pytest.fixture(scope="session")
+def logreg_dir(credit, tmp_path_factory) -> Path:
     from sklearn.linear_model import LogisticRegression
 
     model = _fit(credit, LogisticRegression(max_iter=500))
-    return model, _save(model, tmp_path_factory.mktemp("lr") / "model", credit[FEATURES])
+    return _save(model, tmp_path_factory.mktemp("lr") / "model", credit[FEATURES])
 
 
 @pytest.fixture(scope="session")
 def splits(credit, gbm):
     """reference / validation / current frames with score and prediction columns."""
-    model = gbm[0]
+    model = gbm
     out = {}
     for role, part in (("reference", credit.iloc[:600]), ("validation", credit.iloc[600:800]),
                        ("current", credit.iloc[800:])):

@@ -138,10 +138,10 @@ def test_predictions_from_score_threshold(make_evidence, run):
 
 
 def test_predictions_need_trusted_model_without_prediction_column(make_evidence, run, splits,
-                                                                  gbm):
+                                                                  gbm_dir):
     val = splits["validation"].drop(columns=["prediction"])
     ev = make_evidence({"validation": (val, {"prediction": None, "features": None})},
-                       model=gbm[1])
+                       model=gbm_dir)
     params = {"sensitive": ["sex"], "rules": [{"metric": "demographic_parity_ratio", "min": 0}]}
     untrusted = run("fairness.disparity", params, ev)
     assert untrusted.status == Status.ERROR and "trust" in untrusted.message
