@@ -97,6 +97,36 @@ def test_passing_version_is_promoted_and_tagged(srv, client, auc, verdict):
     assert rec["decision"]["policy"]["sha256"] == tags["mrm.policy_sha256"]
 
 
+def test_server_and_ci_compute_the_same_evidence_hash(srv, client, tmp_path):
+    """The server reads evidence in-process (and mrm/evidence.yaml through itself); CI reads
+    it over HTTP. Attestation mode depends on both hashing the same evidence identically."""
+    from mrm_gate.evidence import load_evidence
+
+    v = make_version(client, "credit-hash", auc=0.9, tags={"mrm.risk_tier": "medium"})
+    (tmp_path / "evidence.yaml").write_text("model_card: {intended use: retail credit scoring}\n")
+    client.log_artifact(client.get_model_version("credit-hash", v).run_id,
+                        str(tmp_path / "evidence.yaml"), "mrm")
+    ci_hash = load_evidence(f"models:/credit-hash/{v}", tracking_uri=srv.url).content_sha256()
+    client.set_registered_model_alias("credit-hash", "champion", v)
+    decision_id = client.get_model_version("credit-hash", v).tags["mrm.decision_id"]
+    rec = next(r for r in records(srv, "decision") if r["decision"]["id"] == decision_id)
+    assert rec["decision"]["evidence_sha256"] == ci_hash
+
+
+@pytest.mark.xfail(reason="the run's artifact listing (mrm_gate.evidence.mlflow_source) still "
+                   "includes the gate's own reports under mrm/decisions/, so recording a "
+                   "decision changes the evidence hash; to be excluded like the gate's tags",
+                   strict=False)
+def test_recording_a_decision_does_not_change_the_evidence_hash(srv, client):
+    from mrm_gate.evidence import load_evidence
+
+    v = make_version(client, "credit-hash-2", auc=0.9)
+    before = load_evidence(f"models:/credit-hash-2/{v}", tracking_uri=srv.url).content_sha256()
+    client.set_registered_model_alias("credit-hash-2", "champion", v)  # tags + report + alias
+    after = load_evidence(f"models:/credit-hash-2/{v}", tracking_uri=srv.url).content_sha256()
+    assert after == before
+
+
 def test_unprotected_alias_is_not_gated(client):
     v = make_version(client, "credit-challenger", auc=0.1)
     client.set_registered_model_alias("credit-challenger", "challenger", v)
