@@ -170,6 +170,16 @@ def _exception(info: Any) -> str | None:
     return None
 
 
+def _row(o) -> dict:
+    """A compact table row of one expectation's outcome."""
+    args = {k: v for k, v in o.kwargs.items() if k != "column"}
+    return {"expectation": o.type, "column": o.kwargs.get("column"),
+            "args": ", ".join(f"{k}={v}" for k, v in args.items()) or None,
+            "success": o.success, "unexpected": o.unexpected_count,
+            "unexpected %": o.unexpected_percent, "observed": o.observed_value,
+            "examples": o.examples or None, "engine": o.engine}
+
+
 def _describe(o) -> str:
     col = o.kwargs.get("column")
     head = f"{o.type}({col})" if col else o.type
@@ -221,7 +231,7 @@ def expectations(params: DataQualityParams, ctx: CheckContext) -> CheckResult:
     engines = sorted({o.engine for o in outcomes})
     notes = [f"{len(outcomes) - len(rest)} expectation(s) evaluated natively with GE semantics, "
              f"{len(rest)} by Great Expectations"] if params.engine == "auto" else []
-    details = {"expectations": [o.__dict__ for o in outcomes], "dataset": ds.role,
+    details = {"expectations": [_row(o) for o in outcomes], "dataset": ds.role,
                "rows": ds.n_rows, "suite_file": suite_file, "engines": engines}
     measured = {"success_share": share, "failed": len(failed), "evaluated": len(outcomes)}
     threshold = {"min_success_share": params.min_success_share}

@@ -278,8 +278,9 @@ def evaluate_drift(params: DriftParams, ctx: CheckContext, ref, cur, cols: list[
     counts = {lv: sum(r["level"] == lv for r in rows) for lv in LEVELS}
     measured = {"drifted_share": share, "columns": len(rows), **counts}
     threshold = {"fail_on": params.fail_on, "max_drifted_share": params.max_drifted_share}
-    details = {"columns": rows, "reference": ref.role, "current": cur.role,
-               "reference_rows": ref.n_rows, "current_rows": cur.n_rows}
+    details = {"columns": [_flat(r) for r in rows], "levels": _level_table(rows),
+               "reference": ref.role, "current": cur.role, "reference_rows": ref.n_rows,
+               "current_rows": cur.n_rows}
     figures = _figures(params, ctx, ref, cur, rows, what)
     worst = sorted(at_level, key=lambda r: _severity(r), reverse=True)
     shown = ", ".join(_describe(r) for r in worst[:5]) + (" ..." if len(worst) > 5 else "")
@@ -296,6 +297,28 @@ def evaluate_drift(params: DriftParams, ctx: CheckContext, ref, cur, cols: list[
     return CheckResult(status=Status.FAIL if failed else Status.PASS, message=message,
                        measured=measured, threshold=threshold, details=details, figures=figures,
                        notes=notes or [], evidence_file=cur.source)
+
+
+def _flat(row: dict) -> dict:
+    """One table row per column: its level, then each method's value and level."""
+    out = {"column": row["column"], "kind": row["kind"], "level": row["level"]}
+    for m, s in row["stats"].items():
+        out[m] = s["value"]
+        out[f"{m} level"] = s["level"]
+        if "statistic" in s:
+            out[f"{m} statistic"] = s["statistic"]
+    return out
+
+
+def _level_table(rows: list[dict]) -> list[dict]:
+    """The yellow / red thresholds in force, per method (and per column where overridden)."""
+    seen: dict[tuple, list[str]] = {}
+    for r in rows:
+        for m, s in r["stats"].items():
+            seen.setdefault((m, s["yellow"], s["red"]), []).append(r["column"])
+    return [{"method": m, "yellow": y, "red": rd,
+             "drift when": "below" if _method_def(m).lower_is_drift else "at or above",
+             "columns": cols} for (m, y, rd), cols in seen.items()]
 
 
 def _severity(row: dict) -> tuple[int, float]:

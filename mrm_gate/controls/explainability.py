@@ -269,7 +269,7 @@ def shap_importance(params: ShapParams, ctx: CheckContext) -> CheckResult:
     total = float(importance.sum())
     k = min(params.top_k, len(cols))
     top = [cols[i] for i in order[:k]]
-    share = float(importance[order[:k]].sum() / total) if total > 0 else float("nan")
+    share = min(1.0, float(importance[order[:k]].sum() / total)) if total > 0 else float("nan")
     b1 = rng.integers(0, values.shape[0], values.shape[0])
     b2 = rng.integers(0, values.shape[0], values.shape[0])
     stability = _spearman(np.abs(values[b1]).mean(axis=0), np.abs(values[b2]).mean(axis=0))

@@ -72,10 +72,10 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str,
 
 def paired_histogram(bin_labels: Sequence[str], reference: Sequence[float],
                      current: Sequence[float], *, title: str, width: int = 420,
-                     height: int = 200) -> str:
+                     height: int = 230) -> str:
     """Reference vs current shares per bin, side by side (a drift picture of one column)."""
     n = max(len(bin_labels), 1)
-    left, right, top, bottom = 36, 8, 24, 44
+    left, right, top, bottom = 36, 8, 24, 74
     plot_w, plot_h = width - left - right, height - top - bottom
     vmax = max([*reference, *current, 1e-12])
     slot = plot_w / n
@@ -94,9 +94,11 @@ def paired_histogram(bin_labels: Sequence[str], reference: Sequence[float],
             out.append(f'<rect x="{x0 + k * bw:.1f}" y="{base - h:.1f}" width="{bw:.1f}" '
                        f'height="{h:.1f}" fill="{color}"><title>{escape(str(lb))} '
                        f'{"reference" if k == 0 else "current"}: {v:.3%}</title></rect>')
-        if n <= 12:
-            out.append(f'<text x="{x0 + bw:.1f}" y="{base + 12}" text-anchor="middle" '
-                       f'{FONT} font-size="9">{escape(str(lb))[:12]}</text>')
+        if n <= 16:
+            tx, ty = x0 + bw, base + 10
+            out.append(f'<text x="{tx:.1f}" y="{ty}" text-anchor="end" font-family="sans-serif" '
+                       f'font-size="9" transform="rotate(-35 {tx:.1f} {ty})">'
+                       f"{escape(str(lb)[:16])}</text>")
     out.append(f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}" stroke="#333"/>')
     out.append(f'<text x="4" y="{top + 8}" {FONT}>{vmax:.0%}</text>')
     ly = height - 8

@@ -53,7 +53,7 @@ def test_failures_name_counts_and_examples(make_evidence, run, credit):
     over = int((credit["age"] > 70).sum())
     assert f"{over} unexpected" in res.message and "e.g. [" in res.message
     item = res.details["expectations"][0]
-    assert item["unexpected_count"] == over and all(v > 70 for v in item["examples"])
+    assert item["unexpected"] == over and all(v > 70 for v in item["examples"])
 
 
 def test_min_success_share(make_evidence, run, credit):
