@@ -21,6 +21,9 @@ owner"), the target, the evaluation clock, and what must come out::
         patch: {model: {tags: {owner: null}}}       # null removes a key
         expect: {decision: BLOCK, failing: [MRM-DOC-001]}
 
+Checks that load the model (explainability.shap) need `trust_model_code: true`, in
+`defaults` or per case, exactly as `mrm-gate evaluate` needs --trust-model-code.
+
 `failing` is the exact set of controls that FAILed or ERRORed without a waiver; `passing` (a
 subset that must PASS) and `waived` are optional. Evidence that cannot be read gives the same
 fail-closed BLOCK as `mrm-gate evaluate` (control MRM-GATE-EVIDENCE), so that can be tested too.
@@ -77,6 +80,9 @@ class CaseDefaults(_Strict):
     target: str | None = None
     now: Clock | None = None
     waivers: str | None = None
+    trust_model_code: bool | None = Field(
+        default=None, description="let checks load the fixture's model (as "
+        "--trust-model-code does); only for fixtures you built")
 
 
 class Case(CaseDefaults):
@@ -358,7 +364,9 @@ def run_case(case: Case, defaults: CaseDefaults, policy, policy_label: str, file
         if wpath not in waivers_cache:
             waivers_cache[wpath] = load_waivers(wpath, policy)
         waivers = waivers_cache[wpath]
-    options = EvaluationOptions(seed=0, now=now)
+    trust = case.trust_model_code if case.trust_model_code is not None else bool(
+        defaults.trust_model_code)
+    options = EvaluationOptions(seed=0, now=now, trust_model_code=trust)
     try:
         evidence = build_evidence(spec, patch, base_dir)
     except EvidenceError as exc:

@@ -49,7 +49,8 @@ def _card_decision(policy_name: str, tier: str, card_text: str, fmt: str):
     sections = parse_card(card_text, "model_card.md" if fmt == "markdown" else "card.yaml")
     evidence = build_evidence(str(GOOD), {"model": {"tags": {"mrm.risk_tier": tier}}}, POLICIES)
     evidence.model_card = sections  # the card under test replaces the fixture's
-    return evaluate(policy, evidence, target="staging", options=EvaluationOptions(now=NOW))
+    return evaluate(policy, evidence, target="staging",
+                    options=EvaluationOptions(now=NOW, trust_model_code=True))
 
 
 @pytest.mark.parametrize("fmt", ["markdown", "yaml"])
