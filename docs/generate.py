@@ -200,8 +200,28 @@ def render_index(policies: list[tuple[str, Any]]) -> str:
         out.append(f"| [{p.metadata.name}]({Path(name).stem}.md) | {base} | "
                    f"{', '.join(p.tier_names)} | {len(p.control_ids())} | "
                    f"{md(p.metadata.description or '')} |")
-    out += ["", "Policy tests: `policies/tests/` (`mrm-gate policy test policies/tests`). "
-            "Control catalogue: [controls.md](../controls.md)."]
+    out += ["", "Control catalogue: [controls.md](../controls.md).", "",
+            "## Clause catalogues", "",
+            "Refs in policies are `framework:clause` and are validated against these "
+            "catalogues (`mrm_gate/policy/frameworks/`); titles are paraphrases, not the "
+            "texts. `mrm-gate policy coverage POLICY --framework ID` maps a policy onto one.",
+            "", "| id | framework | clauses | source |", "|---|---|---|---|"]
+    from mrm_gate.policy.refs import frameworks
+
+    for fw in sorted(frameworks().values(), key=lambda f: FRAMEWORKS.index(f.id)
+                     if f.id in FRAMEWORKS else len(FRAMEWORKS)):
+        leaves = sum(1 for c in fw.clauses if fw.is_leaf(c))
+        note = f" (superseded by `{fw.superseded_by}`)" if fw.superseded_by else ""
+        out.append(f"| `{fw.id}` | {md(fw.title)}{note} | {leaves} | {fw.source or ''} |")
+    import inspect
+
+    from mrm_gate.policy import testing
+
+    out += ["", "## Policy tests", "",
+            "Every control of every reference policy has a passing and a failing case in "
+            "`policies/tests/` (run `mrm-gate policy test policies/tests --require-coverage`). "
+            "The same harness tests your own policies:", "",
+            *inspect.cleandoc(testing.__doc__ or "").splitlines()]
     return "\n".join(out) + "\n"
 
 

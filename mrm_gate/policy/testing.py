@@ -4,7 +4,7 @@ Like `conftest verify` or `opa test`, but for model risk policies: a policy chan
 the way code is. A test file (`kind: PolicyTests`) names one or more policies and lists cases;
 each case gives evidence (a local evidence folder, or the `evidence.yaml` content inline), an
 optional `patch` deep-merged into it (so a failing case reads as "the good model, minus its
-owner"), the target, the evaluation clock, and what must come out::
+owner"), the target, the evaluation clock, and what must come out:
 
     apiVersion: mrm-gate/v1
     kind: PolicyTests
@@ -27,6 +27,11 @@ Checks that load the model (explainability.shap) need `trust_model_code: true`, 
 `failing` is the exact set of controls that FAILed or ERRORed without a waiver; `passing` (a
 subset that must PASS) and `waived` are optional. Evidence that cannot be read gives the same
 fail-closed BLOCK as `mrm-gate evaluate` (control MRM-GATE-EVIDENCE), so that can be tested too.
+
+Run them with `mrm-gate policy test [PATHS...] [--format tap|junit|json] [-k TEXT]
+[--require-coverage]`: exit 1 on any failing case; TAP shows expected vs actual and the
+differences for each failure; `--require-coverage` also fails when a control of a tested
+policy has no passing or no failing case.
 """
 
 from __future__ import annotations
