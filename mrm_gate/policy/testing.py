@@ -24,6 +24,9 @@ owner"), the target, the evaluation clock, and what must come out:
 Checks that load the model (explainability.shap) need `trust_model_code: true`, in
 `defaults` or per case, exactly as `mrm-gate evaluate` needs --trust-model-code.
 
+A case may list `policies: [...]` (some of the file's) to run only against those, e.g. when
+a framework policy adds a control the case would also fail.
+
 `failing` is the exact set of controls that FAILed or ERRORed without a waiver; `passing` (a
 subset that must PASS) and `waived` are optional. Evidence that cannot be read gives the same
 fail-closed BLOCK as `mrm-gate evaluate` (control MRM-GATE-EVIDENCE), so that can be tested too.
