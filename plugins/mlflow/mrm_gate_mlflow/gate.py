@@ -107,13 +107,13 @@ class Gate:
 
     # ---- evidence -------------------------------------------------------------------------
 
-    def load_evidence(self, name: str, version: str, files_uri: str | None):
+    def load_evidence(self, name: str, version: str, files_uri: str | None, client=None):
         """Evidence of one version read in-process, and a baseline resolver (EvidenceError)."""
         from mrm_gate.evidence.mlflow_source import version_evidence
 
         from .server_store import InProcessArtifactStore, InProcessClient
 
-        client = InProcessClient()
+        client = client or InProcessClient()
 
         def read(v: str):
             try:
@@ -124,7 +124,7 @@ class Gate:
                 raise EvidenceError(f"cannot read model {name!r} version {v}: "
                                     f"{_first_line(exc)}") from None
             if ev.model.run_id:
-                ev.attach_files(InProcessArtifactStore(ev.model.run_id))
+                ev.attach_files(InProcessArtifactStore(ev.model.run_id, client))
             return ev
 
         def baseline(alias: str | None = None, version: str | None = None):
@@ -141,8 +141,14 @@ class Gate:
     # ---- promotions -----------------------------------------------------------------------
 
     def check_promotion(self, name: str, version: str, *, alias: str | None = None,
-                        stage: str | None = None, caller: Caller) -> dict[str, Any]:
-        """Allow (return the log record) or refuse (raise Refusal) one protected promotion."""
+                        stage: str | None = None, caller: Caller) -> dict[str, Any] | None:
+        """Allow (return the log record, None for prompts) or refuse (raise Refusal) one
+        protected promotion."""
+        from .server_store import InProcessClient
+
+        client = InProcessClient()  # one per request: reads are shared within it
+        if not self.cfg.gate_prompts and client.is_prompt(name):
+            return None  # prompts live in the registry too; they are not models
         target = alias if alias is not None else stage
         action = action_text(name, version, alias=alias, stage=stage)
         bg = self._break_glass(caller, action, name, version, target)
@@ -151,8 +157,8 @@ class Gate:
                           "evaluated, retry shortly", busy=True)
         try:
             if self.cfg.mode == "attestation":
-                return self._attested(name, version, target, action, caller, bg)
-            return self._evaluated(name, version, target, action, caller, bg)
+                return self._attested(name, version, target, action, caller, bg, client)
+            return self._evaluated(name, version, target, action, caller, bg, client)
         finally:
             self._slots.release()
 
@@ -179,14 +185,14 @@ class Gate:
             raise Refusal(f"mrm-gate refused break-glass for {action}: {problem}")
         return reason
 
-    def _evaluated(self, name, version, target, action, caller: Caller, bg) -> dict:
+    def _evaluated(self, name, version, target, action, caller: Caller, bg, client) -> dict:
         from mrm_gate.controls.context import EvaluationOptions
         from mrm_gate.decision import ModelRef, Verdict
         from mrm_gate.engine import blocked_decision, evaluate
 
         policy, waivers = self.policies.get()
         try:
-            evidence, baseline = self.load_evidence(name, version, caller.files_uri)
+            evidence, baseline = self.load_evidence(name, version, caller.files_uri, client)
         except EvidenceError as exc:
             decision = blocked_decision(
                 policy, ModelRef(name=name, version=version, uri=f"models:/{name}/{version}",
@@ -210,7 +216,7 @@ class Gate:
         report = None
         problems: list[str] = []
         try:
-            report = self._store_reports(decision, run_id)
+            report = self._store_reports(decision, run_id, client)
         except Exception as exc:
             problems.append(f"report not stored: {_first_line(exc)}")
         tags = decision_tags(self.cfg.mode, decision.verdict.value, decision.id, target,
@@ -245,7 +251,7 @@ class Gate:
                           f"record it ({'; '.join(problems)}); refused (fail closed), retry")
         return record
 
-    def _attested(self, name, version, target, action, caller: Caller, bg) -> dict:
+    def _attested(self, name, version, target, action, caller: Caller, bg, client) -> dict:
         from mrm_gate.attestation import ATTESTATION_TAG, AttestationError, verify
 
         policy, _waivers = self.policies.get()
@@ -253,7 +259,7 @@ class Gate:
         rec: dict | None = None
         evidence_sha = None
         try:
-            evidence, _ = self.load_evidence(name, version, caller.files_uri)
+            evidence, _ = self.load_evidence(name, version, caller.files_uri, client)
             evidence_sha = evidence.content_sha256()
             envelope = evidence.model.tags.get(ATTESTATION_TAG)
             if not envelope:
@@ -306,14 +312,15 @@ class Gate:
                 "mrm.break_glass_reason": reason[:5000],
                 "mrm.break_glass_at": _now().isoformat()}
 
-    def _store_reports(self, decision, run_id: str | None) -> str:
+    def _store_reports(self, decision, run_id: str | None, client=None) -> str:
         """Write JSON + HTML reports as run artifacts (or on the server when there is no run)."""
         with tempfile.TemporaryDirectory(prefix="mrm-gate-report-") as tmp:
             files = report_files(decision, Path(tmp))
             if run_id:
                 from .server_store import log_run_artifacts
 
-                folder = log_run_artifacts(run_id, files, f"{REPORT_ARTIFACT_DIR}/{decision.id}")
+                folder = log_run_artifacts(run_id, files, f"{REPORT_ARTIFACT_DIR}/{decision.id}",
+                                           client)
                 return f"{folder}/report.html"
             out = self.cfg.reports_path / decision.id
             out.mkdir(parents=True, exist_ok=True)

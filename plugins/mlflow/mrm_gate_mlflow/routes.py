@@ -47,22 +47,14 @@ def _reserved_refusal(gate: Gate, keys: list[str], where: str) -> None:
             f"policy hash, tier, break-glass). Owner-declared keys that stay writable: {allowed}")
 
 
-def _skip_prompt(gate: Gate, name: str) -> bool:
-    if gate.cfg.gate_prompts:
-        return False
-    from .server_store import is_prompt
-
-    return is_prompt(name)
-
-
 def on_set_alias(gate: Gate, msg, caller: Caller, pending: Pending) -> None:
-    if not gate.cfg.is_protected_alias(msg.alias) or _skip_prompt(gate, msg.name):
+    if not gate.cfg.is_protected_alias(msg.alias):
         return
     gate.check_promotion(msg.name, msg.version, alias=msg.alias, caller=caller)
 
 
 def on_transition(gate: Gate, msg, caller: Caller, pending: Pending) -> None:
-    if not gate.cfg.is_protected_stage(msg.stage) or _skip_prompt(gate, msg.name):
+    if not gate.cfg.is_protected_stage(msg.stage):
         return
     gate.check_promotion(msg.name, msg.version, stage=msg.stage, caller=caller)
 

@@ -32,11 +32,19 @@ class InProcessClient:
     """The subset of `MlflowClient` that `mrm_gate.evidence.mlflow_source` uses, in-process.
 
     Returns the same entity objects the REST client returns, so evidence (and its hash) is
-    identical whether read by CI over HTTP or by the gate inside the server.
+    identical whether read by CI over HTTP or by the gate inside the server. One instance serves
+    one gated request: registered models and runs are read once and reused (the candidate and
+    its baseline share the registered model; the artifact listing reuses the run).
     """
 
+    def __init__(self) -> None:
+        self._models: dict[str, Any] = {}
+        self._runs: dict[str, Any] = {}
+
     def get_registered_model(self, name: str):
-        return registry_store().get_registered_model(name)
+        if name not in self._models:
+            self._models[name] = registry_store().get_registered_model(name)
+        return self._models[name]
 
     def get_model_version(self, name: str, version: str):
         return registry_store().get_model_version(name, str(version))
@@ -45,25 +53,35 @@ class InProcessClient:
         return registry_store().get_model_version_by_alias(name, alias)
 
     def get_run(self, run_id: str):
-        return tracking_store().get_run(run_id)
+        if run_id not in self._runs:
+            self._runs[run_id] = tracking_store().get_run(run_id)
+        return self._runs[run_id]
 
     def list_artifacts(self, run_id: str, path: str | None = None):
-        from mlflow.entities import FileInfo
-        from mlflow.protos.service_pb2 import ListArtifacts
-        from mlflow.server.handlers import list_artifacts_impl
+        """As the server's ListArtifacts handler lists them (`list_artifacts_impl`)."""
+        from mlflow.server import handlers as h
 
-        msg = ListArtifacts(run_id=run_id)
-        if path:
-            msg.path = path
-        resp = list_artifacts_impl(msg)
-        return [FileInfo.from_proto(f) for f in resp.files]
+        run = self.get_run(run_id)
+        root = run.info.artifact_uri
+        if h._is_servable_proxied_run_artifact_root(root):
+            return h._list_artifacts_for_proxied_run_artifact_root(
+                proxied_artifact_root=root, relative_path=path or None)
+        return h._get_artifact_repo(run).list_artifacts(path or None)
+
+    def is_prompt(self, name: str) -> bool:
+        from mlflow.prompt.constants import IS_PROMPT_TAG_KEY
+
+        try:
+            rm = self.get_registered_model(name)
+        except Exception:
+            return False
+        return str((rm.tags or {}).get(IS_PROMPT_TAG_KEY, "")).lower() == "true"
 
 
-def _run_repo(run_id: str) -> tuple[Any, str]:
+def _run_repo(run) -> tuple[Any, str]:
     """Artifact repository and the path prefix inside it for a run's artifact root."""
     from mlflow.server import handlers as h
 
-    run = tracking_store().get_run(run_id)
     root = run.info.artifact_uri
     if h._is_servable_proxied_run_artifact_root(root):
         dest = h._get_proxied_run_artifact_destination_path(proxied_artifact_root=root)
@@ -78,8 +96,9 @@ def _join(prefix: str, path: str) -> str:
 class InProcessArtifactStore:
     """`FileStore` over a run's artifacts, read directly from the server's artifact storage."""
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, client: InProcessClient | None = None) -> None:
         self.run_id = run_id
+        self.client = client or InProcessClient()
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._fetched: dict[str, Path] = {}
 
@@ -91,7 +110,7 @@ class InProcessArtifactStore:
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mrm-gate-server-")
         try:
-            repo, prefix = _run_repo(self.run_id)
+            repo, prefix = _run_repo(self.client.get_run(self.run_id))
             local = repo.download_artifacts(_join(prefix, path), dst_path=self._tmp.name)
         except Exception as exc:
             raise EvidenceError(
@@ -103,20 +122,44 @@ class InProcessArtifactStore:
         return f"runs:/{self.run_id}"
 
 
-def log_run_artifacts(run_id: str, files: list[Path], artifact_dir: str) -> str:
+def log_run_artifacts(run_id: str, files: list[Path], artifact_dir: str,
+                      client: InProcessClient | None = None) -> str:
     """Store `files` under `artifact_dir` of the run; return the `runs:/` URI of the folder."""
-    repo, prefix = _run_repo(run_id)
+    repo, prefix = _run_repo((client or InProcessClient()).get_run(run_id))
     for f in files:
         repo.log_artifact(str(f), _join(prefix, artifact_dir))
     return f"runs:/{run_id}/{artifact_dir}"
 
 
 def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
+    """Write all of a decision's tags in one transaction on SQL stores (all or none).
+
+    Other registry stores get one call per tag through the public store API.
+    """
     from mlflow.entities.model_registry import ModelVersionTag
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
 
     store = registry_store()
-    for k, v in tags.items():
-        store.set_model_version_tag(name, str(version), ModelVersionTag(k, str(v)))
+    if not isinstance(store, SqlAlchemyStore):
+        for k, v in tags.items():
+            store.set_model_version_tag(name, str(version), ModelVersionTag(k, str(v)))
+        return
+    from mlflow.store.model_registry.dbmodels.models import SqlModelVersionTag
+    from mlflow.utils.validation import (
+        _validate_model_name,
+        _validate_model_version,
+        _validate_model_version_tag,
+    )
+
+    _validate_model_name(name)
+    v = _validate_model_version(str(version))
+    for k, val in tags.items():
+        _validate_model_version_tag(k, str(val))
+    with store.ManagedSessionMaker(read_only=False) as session:
+        sql_mv = store._get_sql_model_version(session, name, v)
+        for k, val in tags.items():
+            session.merge(SqlModelVersionTag(workspace=sql_mv.workspace, name=name, version=v,
+                                             key=k, value=str(val)))
 
 
 def registered_model_aliases(name: str) -> dict[str, str]:
@@ -129,13 +172,3 @@ def registered_model_aliases(name: str) -> dict[str, str]:
     if isinstance(aliases, dict):
         return {k: str(v) for k, v in aliases.items()}
     return {a.alias: str(a.version) for a in aliases}
-
-
-def is_prompt(name: str) -> bool:
-    from mlflow.prompt.constants import IS_PROMPT_TAG_KEY
-
-    try:
-        rm = registry_store().get_registered_model(name)
-    except Exception:
-        return False
-    return str((rm.tags or {}).get(IS_PROMPT_TAG_KEY, "")).lower() == "true"
