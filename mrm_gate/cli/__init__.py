@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("mrm_gate.cli.evaluate:evaluate",
                  "Evaluate a model version against a policy: approve or block."),
     "policy": ("mrm_gate.cli.policy:policy",
-               "Validate, explain, and print the schema of policies."),
+               "Validate, explain, test, diff policies; coverage of a framework; schema."),
     "evidence": ("mrm_gate.cli.evidence:evidence", "Export MLflow evidence as a local folder."),
     "checks": ("mrm_gate.cli.checks:checks", "List the check types that policies can use."),
     "card": ("mrm_gate.cli.policy_tools:card", "Write a model card template a policy requires."),
