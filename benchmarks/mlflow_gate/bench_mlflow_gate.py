@@ -24,8 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 POLICY = HERE / "policy.yaml"
