@@ -170,7 +170,36 @@ def promote(
                  break_glass_reason=break_glass_reason)
         except MlflowException as exc:
             raise PromotionRefused(server_message(exc), decision) from None
+        if attest_key and decision.model.run_id:
+            # A server in attestation mode does not evaluate, so the report on the run comes
+            # from here; uploaded after the promotion, as new run artifacts change the evidence.
+            try:
+                _upload_reports(turi, decision)
+            except MlflowException as exc:
+                result.notes.append(f"report not stored on the run: {server_message(exc)}")
     return result
+
+
+def report_files(decision: Any, folder: Path) -> list[Path]:
+    """Render the JSON and HTML reports stored on a run (`mrm/decisions/<id>/`) into `folder`."""
+    from .output import render
+
+    files = []
+    for fmt, fname in (("json", "report.json"), ("html", "report.html")):
+        p = folder / fname
+        p.write_text(render(decision, fmt), encoding="utf-8")
+        files.append(p)
+    return files
+
+
+def _upload_reports(tracking_uri: str, decision: Any) -> None:
+    import tempfile
+
+    client = _client(tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="mrm-gate-report-") as tmp:
+        for p in report_files(decision, Path(tmp)):
+            client.log_artifact(decision.model.run_id, str(p),
+                                f"{REPORT_ARTIFACT_DIR}/{decision.id}")
 
 
 def server_message(exc: Exception) -> str:

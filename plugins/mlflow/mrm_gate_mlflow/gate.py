@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mrm_gate.errors import EvidenceError, UserError
-from mrm_gate.mlflow import REPORT_ARTIFACT_DIR, action_text, refusal_message
+from mrm_gate.mlflow import REPORT_ARTIFACT_DIR, action_text, refusal_message, report_files
 
 from .config import GateConfig, load_verify_keys
 
@@ -353,18 +353,6 @@ def decision_tags(mode: str, verdict: str, decision_id: str, target: str | None,
     if report:
         tags["mrm.report"] = report
     return tags
-
-
-def report_files(decision, folder: Path) -> list[Path]:
-    """Render the JSON and HTML reports of `decision` into `folder`."""
-    from mrm_gate.output import render
-
-    files = []
-    for fmt, fname in (("json", "report.json"), ("html", "report.html")):
-        p = folder / fname
-        p.write_text(render(decision, fmt), encoding="utf-8")
-        files.append(p)
-    return files
 
 
 def _model_ref(evidence):

@@ -193,7 +193,9 @@ class Receiver:
         """Report artifact on the run, decision tags on the version; returns the report URI."""
         import tempfile
 
-        from .gate import decision_tags, report_files
+        from mrm_gate.mlflow import report_files
+
+        from .gate import decision_tags
 
         client = self._client()
         report = None

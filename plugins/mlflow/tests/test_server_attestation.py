@@ -133,7 +133,10 @@ def test_promote_helper_attests_then_promotes(srv, client):
         result = promote("att-helper", v, alias="champion", policy=DATA / "policy.yaml",
                          tracking_uri=srv.url, attest_key=f"env:{KEY_ENV}")
         assert client.get_registered_model("att-helper").aliases["champion"] == v
-    assert result.decision.verdict.value == "APPROVE"
+        run_id = client.get_model_version("att-helper", v).run_id
+        stored = client.list_artifacts(run_id, f"mrm/decisions/{result.decision.id}")
+    assert result.decision.verdict.value == "APPROVE" and not result.notes
+    assert sorted(f.path.rsplit("/", 1)[-1] for f in stored) == ["report.html", "report.json"]
 
 
 def test_evaluate_cli_writes_an_attestation_the_server_accepts(srv, client, tmp_path):
