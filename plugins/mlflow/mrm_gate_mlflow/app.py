@@ -151,7 +151,8 @@ def _fail_fast_in_mlflow_cli() -> None:
     the command, instead of workers that crash and are restarted in a loop.
     """
     argv = sys.argv
-    if not argv or os.path.basename(argv[0]) not in ("mlflow", "mlflow.exe"):
+    if not argv or not (os.path.basename(argv[0]) in ("mlflow", "mlflow.exe")
+                        or argv[0].endswith(os.path.join("mlflow", "__main__.py"))):
         return
     if "server" not in argv or os.environ.get("_MLFLOW_SGI_NAME"):
         return  # not the CLI process (workers have the server variable set)

@@ -92,7 +92,9 @@ class GateConfig(_Strict):
     protected_stages: list[str] = Field(default_factory=lambda: ["Production"])
     allow_conditional: bool = True
     owner_tags: list[str] = Field(default_factory=lambda: list(DEFAULT_OWNER_TAGS))
-    gate_prompts: bool = False
+    # Prompts are registered models too. Gated by default (fail closed): with false, a model
+    # created as a prompt is not gated, and the prompt marker cannot be changed afterwards.
+    gate_prompts: bool = True
     identity: Literal["none", "basic-auth", "header"] = "none"
     identity_header: HeaderIdentity = Field(default_factory=HeaderIdentity)
     attestation: AttestationConfig = Field(default_factory=AttestationConfig)

@@ -89,6 +89,13 @@ def on_version_tag(gate: Gate, msg, caller: Caller, pending: Pending) -> None:
 
 def on_model_tag(gate: Gate, msg, caller: Caller, pending: Pending) -> None:
     _reserved_refusal(gate, [msg.key], f"registered model {msg.name!r}")
+    if not gate.cfg.gate_prompts:
+        from mlflow.prompt.constants import IS_PROMPT_TAG_KEY
+
+        if msg.key == IS_PROMPT_TAG_KEY:
+            raise Refusal(f"mrm-gate refused changing {IS_PROMPT_TAG_KEY} on registered model "
+                          f"{msg.name!r}: prompts are not gated on this server, so whether a "
+                          "model is a prompt is fixed when it is created")
 
 
 def on_create_version(gate: Gate, msg, caller: Caller, pending: Pending) -> None:

@@ -69,13 +69,12 @@ class InProcessClient:
         return h._get_artifact_repo(run).list_artifacts(path or None)
 
     def is_prompt(self, name: str) -> bool:
-        from mlflow.prompt.constants import IS_PROMPT_TAG_KEY
-
+        """Whether MLflow treats the registered model as a prompt (as its handlers decide)."""
         try:
             rm = self.get_registered_model(name)
         except Exception:
             return False
-        return str((rm.tags or {}).get(IS_PROMPT_TAG_KEY, "")).lower() == "true"
+        return bool(rm._is_prompt())
 
 
 def _run_repo(run) -> tuple[Any, str]:

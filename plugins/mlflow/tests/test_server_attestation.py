@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from mrm_gate import attestation as att
 from mrm_gate.audit import verify
 
-from .conftest import DATA, gate_config, make_version
+from .conftest import DATA, gate_config, make_version, rest_prompt_with_version
 
 pytestmark = pytest.mark.server
 
@@ -67,7 +67,7 @@ def srv(server_factory):
     s.write_config(gate_config(
         s.root, mode="attestation", identity="basic-auth",
         attestation={"keys": [f"env:{KEY_ENV}"], "max_age": "1h"},
-        break_glass={"users": ["alice"], "min_reason_chars": 10}))
+        break_glass={"users": ["alice"], "min_reason_chars": 10}, gate_prompts=False))
     s.start()
     from mlflow.server import get_app_client
 
@@ -227,6 +227,25 @@ def test_break_glass_refusals(srv, client, user, reason, message):
         client.set_registered_model_alias(f"att-bg-no-{user}", "champion", v)
     refused = log_records(srv, "break_glass_refused")[-1]["decision"]
     assert refused["actor"] == user and message in refused["refused"]
+
+
+def test_ungated_prompts_cannot_be_used_to_skip_the_gate(srv, client):
+    with as_user("ci"):
+        prompt = rest_prompt_with_version(srv.url, client, "att-prompt",
+                                          auth=("ci", PASSWORDS["ci"]))
+        resp = requests.post(f"{srv.url}/api/2.0/mlflow/registered-models/alias", timeout=30,
+                             json={"name": "att-prompt", "alias": "champion", "version": prompt},
+                             auth=("ci", PASSWORDS["ci"]))
+        assert resp.status_code == 200, resp.text  # prompts are not gated on this server
+        make_version(client, "att-model", auc=0.4)
+    base, auth = f"{srv.url}/api/2.0/mlflow/registered-models", ("ci", PASSWORDS["ci"])
+    for method, path, body in [
+        ("POST", "set-tag", {"name": "att-model", "key": "mlflow.prompt.is_prompt",
+                             "value": "true"}),
+        ("DELETE", "delete-tag", {"name": "att-prompt", "key": "mlflow.prompt.is_prompt"}),
+    ]:
+        resp = requests.request(method, f"{base}/{path}", json=body, auth=auth, timeout=30)
+        assert resp.status_code == 403 and "fixed when it is created" in resp.json()["message"]
 
 
 def test_log_verifies(srv):

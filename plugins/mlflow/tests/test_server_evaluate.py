@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 
 from mrm_gate.audit import verify
 
-from .conftest import DATA, gate_config, make_version
+from .conftest import DATA, gate_config, make_version, rest_prompt_with_version
 
 pytestmark = pytest.mark.server
 
@@ -131,6 +131,13 @@ def test_unprotected_alias_is_not_gated(client):
     v = make_version(client, "credit-challenger", auc=0.1)
     client.set_registered_model_alias("credit-challenger", "challenger", v)
     assert "mrm.decision" not in client.get_model_version("credit-challenger", v).tags
+
+
+def test_prompts_are_gated_by_default(srv, client):
+    v = rest_prompt_with_version(srv.url, client, "credit-prompt")
+    resp = requests.post(f"{srv.url}/api/2.0/mlflow/registered-models/alias", timeout=30,
+                         json={"name": "credit-prompt", "alias": "champion", "version": v})
+    assert resp.status_code == 403 and "MRM-PERF-001" in resp.json()["message"]
 
 
 def test_stage_transition_to_protected_stage_is_gated(client):
