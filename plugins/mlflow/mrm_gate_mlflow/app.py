@@ -72,7 +72,10 @@ def install(app, gate) -> None:
         return resp
 
     def before_request():
-        hit = table.get((request.path, request.method))
+        # Key on the route Flask matched (what will actually be dispatched), not the raw path:
+        # a path that does not route (e.g. doubled slashes, redirected) runs no handler at all.
+        rule = request.url_rule.rule if request.url_rule is not None else None
+        hit = table.get((rule, request.method))
         if hit is None:
             return None
         request_class, handler = hit

@@ -76,6 +76,20 @@ def test_ui_ajax_path_gets_the_same_refusal(srv, client):
     assert "champion" not in client.get_registered_model("credit-ui").aliases
 
 
+@pytest.mark.parametrize("path", [
+    "/api/2.0/mlflow//registered-models/alias",
+    "//api/2.0/mlflow/registered-models/alias",
+    "/api/2.0/mlflow/registered-models/alias/",
+    "/api/2.0/mlflow/registered-models/%61lias",
+])
+def test_path_variants_do_not_get_around_the_gate(srv, client, path):
+    v = make_version(client, "credit-paths", auc=0.5)
+    resp = requests.post(srv.url + path, timeout=30,
+                         json={"name": "credit-paths", "alias": "champion", "version": v})
+    assert resp.status_code != 200 or "error_code" in resp.text
+    assert "champion" not in client.get_registered_model("credit-paths").aliases
+
+
 @pytest.mark.parametrize("auc,verdict", [(0.9, "APPROVE"), (0.75, "CONDITIONAL")])
 def test_passing_version_is_promoted_and_tagged(srv, client, auc, verdict):
     name = f"credit-pass-{verdict.lower()}"
