@@ -229,10 +229,12 @@ class Receiver:
 
         try:
             decision = self.evaluate(name, version, alias)
-        except Refusal as exc:  # no policy, no approval: revert (fail closed)
+        except Exception as exc:  # no decision, no approval: revert (fail closed)
+            _logger.warning("evaluation of %s v%s for @%s failed: %s", name, version, alias, exc)
+            message = exc.message if isinstance(exc, Refusal) else f"evaluation failed: {exc}"
             revert = self._revert(name, alias, version)
             self.log.append({"model": {"name": name, "version": version}, "alias": alias,
-                             "error": exc.message, "revert": revert}, kind="webhook_error")
+                             "error": message[:1000], "revert": revert}, kind="webhook_error")
             self.outcomes.append(Outcome("error", {"name": name, "version": version,
                                                    "alias": alias, "revert": revert}))
             return
