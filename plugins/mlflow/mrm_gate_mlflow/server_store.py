@@ -42,8 +42,22 @@ class InProcessClient:
         self._runs: dict[str, Any] = {}
 
     def get_registered_model(self, name: str):
+        """The registered model with its tags, description and aliases.
+
+        On SQL stores its `latest_versions` are left empty: MLflow computes them by loading
+        every version of the model, which the gate never reads and which would make a gated
+        request slower the more versions a model has.
+        """
         if name not in self._models:
-            self._models[name] = registry_store().get_registered_model(name)
+            from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
+
+            store = registry_store()
+            if isinstance(store, SqlAlchemyStore):
+                with store.ManagedSessionMaker() as session:
+                    sql_rm = store._get_registered_model(session, name, eager=True)
+                    self._models[name] = sql_rm.to_mlflow_entity(preloaded_latest_versions=[])
+            else:
+                self._models[name] = store.get_registered_model(name)
         return self._models[name]
 
     def get_model_version(self, name: str, version: str):
@@ -156,9 +170,13 @@ def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
         _validate_model_version_tag(k, str(val))
     with store.ManagedSessionMaker(read_only=False) as session:
         sql_mv = store._get_sql_model_version(session, name, v)
+        existing = {t.key: t for t in sql_mv.model_version_tags if t.key in tags}
         for k, val in tags.items():
-            session.merge(SqlModelVersionTag(workspace=sql_mv.workspace, name=name, version=v,
-                                             key=k, value=str(val)))
+            if k in existing:
+                existing[k].value = str(val)
+            else:
+                session.add(SqlModelVersionTag(workspace=sql_mv.workspace, name=name, version=v,
+                                               key=k, value=str(val)))
 
 
 def registered_model_aliases(name: str) -> dict[str, str]:
