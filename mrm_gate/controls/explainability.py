@@ -27,7 +27,8 @@ from .registry import check
 class ShapParams(Params):
     dataset: str = Field(default="validation", description="dataset role to explain")
     sample_size: int = Field(default=1000, ge=10, description="rows explained")
-    seed: int | None = Field(default=None, description="sampling seed (default: --seed)")
+    seed: int | None = Field(default=None, description="sampling seed (default: the "
+                             "evaluation's seed)")
     explainer: Literal["auto", "tree", "permutation"] = "auto"
     time_budget_s: float = Field(default=60.0, gt=0,
                                  description="budget of the model-agnostic explainer")

@@ -186,6 +186,8 @@ def _attribute_sets(params: FairnessParams, attrs: list[str]) -> list[list[str]]
 
 def _predicted_positive(ctx: CheckContext, ds, params: FairnessParams) -> tuple[np.ndarray,
                                                                                  str | None]:
+    import pandas as pd
+
     from ..evidence.datasets import model_output
 
     spec = ds.spec
@@ -195,6 +197,11 @@ def _predicted_positive(ctx: CheckContext, ds, params: FairnessParams) -> tuple[
     out = model_output(ctx, ds, "prediction")
     label = spec.positive_label
     pred = out.values
+    distinct = pd.unique(pred[~pd.isna(pred)]) if pred.dtype.kind == "f" else pd.unique(pred)
+    if len(distinct) > 2:
+        raise CheckError(f"the predictions on {ds.describe()} have {len(distinct)} distinct "
+                         "values, not two classes; declare the probability as `score` and set "
+                         "`score_threshold`")
     pos = pred == label
     if not np.any(pos) and pred.dtype.kind in "OUS":
         pos = pred.astype(str) == str(label)

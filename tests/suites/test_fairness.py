@@ -118,6 +118,7 @@ def test_missing_sensitive_values_are_a_reported_group(make_evidence, run):
     (lambda f: f, {"groups": {"group": ["a", "b", "z"]}}, "empty group"),
     (lambda f: f, {"sensitive": ["nationality"]}, "no column 'nationality'"),
     (lambda f: f, {"bins": {"group": [1, 2]}}, "not numeric"),
+    (lambda f: f.assign(prediction=f["x"]), {}, "distinct values, not two classes"),
 ])
 def test_bad_input_is_a_clear_error(make_evidence, run, mutate, params, fragment):
     frame = mutate(_frame({"a": 0.6, "b": 0.5}))
