@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -446,12 +447,18 @@ def model_output(ctx: CheckContext, ds: Dataset, kind: str) -> Values:
 @contextlib.contextmanager
 def task_progress(ctx: CheckContext, description: str, total: int) -> Iterator[Any]:
     """A transient rich progress bar on stderr when `ctx.options.progress`; yields
-    `advance(n=1)`. Silent otherwise, and when another live display is already active."""
+    `advance(n=1)`. Silent otherwise, and when another live display (e.g. the CLI's bar over
+    the controls) is already running: two would overwrite each other's lines."""
     if not ctx.options.progress or total <= 1 or os.environ.get("MRM_GATE_NO_PROGRESS"):
         yield lambda n=1: None
         return
     from rich.console import Console
+    from rich.file_proxy import FileProxy
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if isinstance(sys.stderr, FileProxy) or isinstance(sys.stdout, FileProxy):
+        yield lambda n=1: None  # a rich live display redirects the streams while it runs
+        return
 
     progress = Progress(TextColumn(f"  {ctx.control_id} {description}"), BarColumn(),
                         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),

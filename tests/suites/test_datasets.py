@@ -119,3 +119,32 @@ def test_model_predicting_the_wrong_shape_is_an_error(make_evidence, splits, tmp
     ctx = _ctx(ev, trust=True)
     with pytest.raises(CheckError, match=r"returned shape \(200, 2\) for 200 rows"):
         model_output(ctx, load_dataset(ctx, "validation"), "prediction")
+
+
+def test_progress_bar_only_when_asked_and_no_other_live_display(make_evidence, splits,
+                                                                monkeypatch):
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from mrm_gate.evidence.datasets import task_progress
+
+    started = []
+    real_start = Progress.start
+    monkeypatch.setattr(Progress, "start", lambda self: started.append(self) or real_start(self))
+    ev = make_evidence({"validation": splits["validation"]})
+    quiet = CheckContext(evidence=ev, options=EvaluationOptions(progress=False))
+    loud = CheckContext(evidence=ev, options=EvaluationOptions(progress=True))
+    with task_progress(quiet, "work", 10) as advance:
+        advance()
+    assert started == []
+    with task_progress(loud, "work", 10) as advance:
+        advance()
+    assert len(started) == 1
+    outer = Progress(console=Console(stderr=True, force_terminal=True))
+    outer.start()  # e.g. the CLI's bar over the controls
+    try:
+        with task_progress(loud, "work", 10) as advance:
+            advance()
+    finally:
+        outer.stop()
+    assert len(started) == 2  # only the outer one was added
