@@ -84,8 +84,10 @@ def install(app, gate) -> None:
         except MlflowException as exc:  # malformed: MLflow's own error, never a pass
             return error(exc.message, exc.error_code)
         pending: list = []
+        who = caller(gate.cfg)
+        g.mrm_gate_held = who.held  # released in teardown, whatever happens next
         try:
-            handler(gate, msg, caller(gate.cfg), pending)
+            handler(gate, msg, who, pending)
         except Refusal as r:
             return error(r.message, TEMPORARILY_UNAVAILABLE if r.busy else PERMISSION_DENIED)
         except Exception as exc:  # fail closed on anything unexpected
@@ -95,6 +97,10 @@ def install(app, gate) -> None:
         if pending:
             g.mrm_gate_pending = pending
         return None
+
+    def teardown_request(_exc=None) -> None:
+        for lock in g.pop("mrm_gate_held", None) or []:
+            lock.release()
 
     def after_request(response):
         pending = g.pop("mrm_gate_pending", None)
@@ -109,6 +115,7 @@ def install(app, gate) -> None:
 
     app.before_request(before_request)
     app.after_request(after_request)
+    app.teardown_request(teardown_request)
 
 
 def caller(cfg: GateConfig):

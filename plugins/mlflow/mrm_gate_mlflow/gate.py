@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ class Caller:
     break_glass_reason: str | None = None
     remote_addr: str | None = None
     files_uri: str | None = None  # where evidence files are downloaded from (this server)
+    # Locks held until MLflow has applied the request (released by the app's teardown hook).
+    held: list = field(default_factory=list)
 
 
 class PolicyCache:
@@ -104,6 +106,13 @@ class Gate:
         self.keys = load_verify_keys(cfg.attestation.keys, cfg)
         self.max_age = parse_duration(cfg.attestation.max_age)
         self._slots = threading.BoundedSemaphore(cfg.max_concurrent_evaluations)
+        self._targets: dict[tuple[str, str], threading.Lock] = {}
+        self._targets_guard = threading.Lock()
+
+    def _target_lock(self, name: str, target: str) -> threading.Lock:
+        key = (name, target.lower())
+        with self._targets_guard:
+            return self._targets.setdefault(key, threading.Lock())
 
     # ---- evidence -------------------------------------------------------------------------
 
@@ -152,15 +161,29 @@ class Gate:
         target = alias if alias is not None else stage
         action = action_text(name, version, alias=alias, stage=stage)
         bg = self._break_glass(caller, action, name, version, target)
+        # One promotion per (model, alias/stage) at a time, from the decision until MLflow has
+        # applied it: the log's order is the order of the changes, and MLflow's own race on
+        # concurrent alias writes (a unique-constraint error) cannot happen within a worker.
+        lock = self._target_lock(name, target or "")
+        if not lock.acquire(timeout=self.cfg.evidence.timeout_s):
+            raise Refusal(f"mrm-gate is busy with another promotion of {name!r} to {target!r}; "
+                          f"{action} was not evaluated, retry shortly", busy=True)
         if not self._slots.acquire(timeout=self.cfg.evidence.timeout_s):
+            lock.release()
             raise Refusal(f"mrm-gate is busy evaluating other promotions; {action} was not "
                           "evaluated, retry shortly", busy=True)
         try:
             if self.cfg.mode == "attestation":
-                return self._attested(name, version, target, action, caller, bg, client)
-            return self._evaluated(name, version, target, action, caller, bg, client)
+                record = self._attested(name, version, target, action, caller, bg, client)
+            else:
+                record = self._evaluated(name, version, target, action, caller, bg, client)
+        except BaseException:
+            lock.release()
+            raise
         finally:
             self._slots.release()
+        caller.held.append(lock)
+        return record
 
     def _break_glass(self, caller: Caller, action: str, name: str, version: str,
                      target: str | None) -> str | None:

@@ -267,6 +267,9 @@ def test_concurrent_promotions_leave_a_consistent_registry(srv, client):
     assert len(mine) == 20
     assert sorted(r["decision"]["verdict"] for r in mine) == sorted(
         "APPROVE" if versions[v] >= 0.7 else "BLOCK" for v in attempts)
+    # promotions of one alias are serialized: the last approval logged is the current holder
+    approvals = [r for r in mine if r["decision"]["verdict"] == "APPROVE"]
+    assert approvals[-1]["decision"]["model"]["version"] == holder
     result = verify(srv.root / "log" / "decisions.jsonl")
     assert result.ok, result.problems
 
