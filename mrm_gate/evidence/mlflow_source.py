@@ -23,6 +23,9 @@ from .model import DatasetInput, Evidence, ModelInfo, RunInfo
 MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w.-]+))$")
 EVIDENCE_ARTIFACT = "mrm/evidence.yaml"
 MAX_ARTIFACTS = 500
+# Where the gate stores its own reports on a run; not evidence (recording a decision must not
+# change the evidence it was made on).
+GATE_ARTIFACT_DIRS = ("mrm/decisions",)
 
 
 def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
@@ -130,11 +133,13 @@ def _list_artifacts(client, run_id: str) -> list[str]:
     stack = [""]
     while stack and len(out) < MAX_ARTIFACTS:
         for info in client.list_artifacts(run_id, stack.pop() or None):
+            if info.path.startswith(GATE_ARTIFACT_DIRS):
+                continue
             if info.is_dir:
-                # an MLflow model directory is listed, not walked (it can be large)
-                out.append(info.path + "/")
-                if not info.path.endswith(("model", "artifacts")) or info.path == "mrm":
-                    stack.append(info.path)
+                if info.path.endswith(("model", "artifacts")):
+                    out.append(info.path + "/")  # an MLflow model directory: listed, not walked
+                else:
+                    stack.append(info.path)  # its files are listed, not the folder itself
             else:
                 out.append(info.path)
     return sorted(out)
@@ -158,7 +163,6 @@ def version_evidence(client, tracking_uri: str, name: str, version: str, uri: st
         created_at=_ts(mv.creation_timestamp), stage=mv.current_stage or None,
     )
     run = RunInfo()
-    extra: dict[str, Any] = {}
     if mv.run_id:
         try:
             r = client.get_run(mv.run_id)
@@ -197,7 +201,7 @@ def version_evidence(client, tracking_uri: str, name: str, version: str, uri: st
         declared = data
     try:
         ev = Evidence(model=model, run=run, source_kind="mlflow", uri=uri,
-                      tracking_uri=tracking_uri, extra=extra, **declared)
+                      tracking_uri=tracking_uri, **declared)
     except Exception as exc:
         raise EvidenceError(f"{EVIDENCE_ARTIFACT} of run {mv.run_id} is invalid: {exc}") from None
     if store is not None:

@@ -166,3 +166,20 @@ def test_no_tracking_uri_is_explained(monkeypatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with pytest.raises(EvidenceError, match="no tracking URI"):
         load_evidence("models:/m/1")
+
+
+def test_run_evidence_extra_and_gate_reports(store) -> None:
+    """`extra` in mrm/evidence.yaml is read; the gate's own reports are not evidence."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(store, store)
+    before = load_evidence("models:/credit-pd/1", tracking_uri=store)
+    rid = before.run.run_id
+    client.log_text(rid, "{}", "mrm/decisions/report.json")
+    after = load_evidence("models:/credit-pd/1", tracking_uri=store)
+    assert after.content_sha256() == before.content_sha256()
+    assert not any(a.startswith("mrm/decisions") for a in after.run.artifacts)
+    client.log_text(rid, yaml.safe_dump({"model_card_file": "model_card.md",
+                                         "extra": {"ticket": "MRM-42"}}), "mrm/evidence.yaml")
+    ev = load_evidence("models:/credit-pd/1", tracking_uri=store)
+    assert ev.extra == {"ticket": "MRM-42"}

@@ -127,10 +127,6 @@ def test_server_and_ci_compute_the_same_evidence_hash(srv, client, tmp_path):
     assert rec["decision"]["evidence_sha256"] == ci_hash
 
 
-@pytest.mark.xfail(reason="the run's artifact listing (mrm_gate.evidence.mlflow_source) still "
-                   "includes the gate's own reports under mrm/decisions/, so recording a "
-                   "decision changes the evidence hash; to be excluded like the gate's tags",
-                   strict=False)
 def test_recording_a_decision_does_not_change_the_evidence_hash(srv, client):
     from mrm_gate.evidence import load_evidence
 
