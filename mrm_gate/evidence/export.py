@@ -57,8 +57,6 @@ def export_evidence(evidence: Evidence, out: str | Path, *, baseline=None,
     for spec in [*data.datasets.values(), data.backtest]:
         if spec is not None and spec.path in digests:
             spec.sha256 = digests[spec.path]
-    if data.model_card_file is None and data.model_card is None:
-        pass
     body = data.model_dump(mode="json", exclude={"source_kind", "uri", "tracking_uri"},
                            exclude_defaults=True, by_alias=True)
     header = (f"# Evidence exported by mrm-gate from {evidence.uri} "

@@ -186,10 +186,6 @@ def _parse_document(path: Path, items: list[ErrorItem]) -> tuple[PolicyDocument 
             f"{path} is not a policy: the file is {kind}, expected a mapping with "
             "apiVersion: mrm-gate/v1 and kind: Policy"
         )
-    if data.get("kind") not in (None, "Policy") or (
-        "apiVersion" in data and data["apiVersion"] != "mrm-gate/v1"
-    ):
-        pass  # reported precisely by the model below
     if "apiVersion" not in data and "kind" not in data and "tiers" not in data:
         raise PolicyError(
             f"{path} is not an mrm-gate policy: it has no apiVersion, kind or tiers "
