@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -90,27 +91,28 @@ def _not_found(exc: Exception) -> bool:
     )
 
 
-class MlflowArtifactStore:
-    """Run artifacts, downloaded on first use into a private temporary folder."""
+class CachedRunArtifacts:
+    """A run's artifacts, each downloaded once, on first use, into a private temporary folder.
 
-    def __init__(self, run_id: str, tracking_uri: str) -> None:
+    Subclasses say how one artifact is downloaded (over the tracking API here; from the
+    server's own artifact storage in the MLflow plugin).
+    """
+
+    def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.tracking_uri = tracking_uri
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._fetched: dict[str, Path] = {}
+
+    def _download(self, path: str, dst: str) -> str:
+        raise NotImplementedError
 
     def fetch(self, path: str) -> Path:
         if path in self._fetched:
             return self._fetched[path]
-        import mlflow.artifacts
-
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mrm-gate-artifacts-")
         try:
-            local = mlflow.artifacts.download_artifacts(
-                run_id=self.run_id, artifact_path=path, dst_path=self._tmp.name,
-                tracking_uri=self.tracking_uri,
-            )
+            local = self._download(path, self._tmp.name)
         except Exception as exc:
             raise EvidenceError(
                 f"artifact {path!r} of run {self.run_id} cannot be read: {exc}"
@@ -120,6 +122,22 @@ class MlflowArtifactStore:
 
     def describe(self) -> str:
         return f"runs:/{self.run_id}"
+
+
+class MlflowArtifactStore(CachedRunArtifacts):
+    """Run artifacts read through the MLflow client (any tracking URI)."""
+
+    def __init__(self, run_id: str, tracking_uri: str) -> None:
+        super().__init__(run_id)
+        self.tracking_uri = tracking_uri
+
+    def _download(self, path: str, dst: str) -> str:
+        import mlflow.artifacts
+
+        return mlflow.artifacts.download_artifacts(
+            run_id=self.run_id, artifact_path=path, dst_path=dst,
+            tracking_uri=self.tracking_uri,
+        )
 
 
 def _client(tracking_uri: str):
@@ -149,8 +167,19 @@ def _ts(ms: int | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc) if ms else None
 
 
-def version_evidence(client, tracking_uri: str, name: str, version: str, uri: str) -> Evidence:
-    """Evidence for one registered model version (registry + run + declared files)."""
+def version_evidence(
+    client,
+    tracking_uri: str,
+    name: str,
+    version: str,
+    uri: str,
+    store_for: Callable[[str], CachedRunArtifacts] | None = None,
+) -> Evidence:
+    """Evidence for one registered model version (registry + run + declared files).
+
+    `store_for(run_id)` gives the artifact store (default: the MLflow client on
+    `tracking_uri`); the server plugin passes one that reads its own artifact storage.
+    """
     rm = client.get_registered_model(name)
     mv = client.get_model_version(name, version)
     aliases = list(getattr(mv, "aliases", []) or [])
@@ -184,7 +213,8 @@ def version_evidence(client, tracking_uri: str, name: str, version: str, uri: st
             datasets=inputs, artifacts=_list_artifacts(client, r.info.run_id),
             user=r.info.user_id or None, start_time=_ts(r.info.start_time),
         )
-    store = MlflowArtifactStore(mv.run_id, tracking_uri) if mv.run_id else None
+    make_store = store_for or (lambda run_id: MlflowArtifactStore(run_id, tracking_uri))
+    store = make_store(mv.run_id) if mv.run_id else None
     declared: dict[str, Any] = {}
     if store is not None and EVIDENCE_ARTIFACT in run.artifacts:
         from ..policy.yamlsafe import load_yaml

@@ -64,8 +64,9 @@ class HeaderIdentity(_Strict):
 
 
 class EvidenceConfig(_Strict):
-    tracking_uri: str = Field(default="self", description="where run artifacts declared in "
-                              "mrm/evidence.yaml are downloaded from; `self` = this server")
+    tracking_uri: str = Field(default="self", description="tracking URI recorded as the "
+                              "evidence's source in decisions (evidence itself is read "
+                              "in-process); `self` = this server's address")
     timeout_s: float = Field(default=10.0, gt=0)
 
 

@@ -126,14 +126,14 @@ class Gate:
 
         def read(v: str):
             try:
-                ev = version_evidence(client, files_uri or "", name, v, f"models:/{name}/{v}")
+                ev = version_evidence(
+                    client, files_uri or "", name, v, f"models:/{name}/{v}",
+                    store_for=lambda run_id: InProcessArtifactStore(run_id, client))
             except EvidenceError:
                 raise
             except Exception as exc:
                 raise EvidenceError(f"cannot read model {name!r} version {v}: "
                                     f"{_first_line(exc)}") from None
-            if ev.model.run_id:
-                ev.attach_files(InProcessArtifactStore(ev.model.run_id, client))
             return ev
 
         def baseline(alias: str | None = None, version: str | None = None):

@@ -11,9 +11,10 @@ the integration tests exercise every function here against a real server.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from mrm_gate.evidence.mlflow_source import CachedRunArtifacts
 
 
 def registry_store():
@@ -106,33 +107,16 @@ def _join(prefix: str, path: str) -> str:
     return f"{prefix.rstrip('/')}/{path}".lstrip("/") if prefix else path
 
 
-class InProcessArtifactStore:
+class InProcessArtifactStore(CachedRunArtifacts):
     """`FileStore` over a run's artifacts, read directly from the server's artifact storage."""
 
     def __init__(self, run_id: str, client: InProcessClient | None = None) -> None:
-        self.run_id = run_id
+        super().__init__(run_id)
         self.client = client or InProcessClient()
-        self._tmp: tempfile.TemporaryDirectory | None = None
-        self._fetched: dict[str, Path] = {}
 
-    def fetch(self, path: str) -> Path:
-        from mrm_gate.errors import EvidenceError
-
-        if path in self._fetched:
-            return self._fetched[path]
-        if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="mrm-gate-server-")
-        try:
-            repo, prefix = _run_repo(self.client.get_run(self.run_id))
-            local = repo.download_artifacts(_join(prefix, path), dst_path=self._tmp.name)
-        except Exception as exc:
-            raise EvidenceError(
-                f"artifact {path!r} of run {self.run_id} cannot be read: {exc}") from None
-        self._fetched[path] = Path(local)
-        return self._fetched[path]
-
-    def describe(self) -> str:
-        return f"runs:/{self.run_id}"
+    def _download(self, path: str, dst: str) -> str:
+        repo, prefix = _run_repo(self.client.get_run(self.run_id))
+        return repo.download_artifacts(_join(prefix, path), dst_path=dst)
 
 
 def log_run_artifacts(run_id: str, files: list[Path], artifact_dir: str,
