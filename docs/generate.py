@@ -215,7 +215,7 @@ def render_index(policies: list[tuple[str, Any]]) -> str:
         out.append(f"| `{fw.id}` | {md(fw.title)}{note} | {leaves} | {fw.source or ''} |")
     import inspect
 
-    from mrm_gate.policy import testing
+    from mrm_gate import policy_tests as testing
 
     out += ["", "## Policy tests", "",
             "Every control of every reference policy has a passing and a failing case in "

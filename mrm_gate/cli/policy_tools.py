@@ -78,7 +78,7 @@ def test_cmd(paths, fmt, out, select, require_coverage) -> int:
     policies/tests) and compare each decision with what the case expects. Exit 1 on any
     failure."""
     from ..errors import UserError
-    from ..policy.testing import RENDERERS, run_tests
+    from ..policy_tests import RENDERERS, run_tests
 
     if not paths:
         default = Path("policies") / "tests"

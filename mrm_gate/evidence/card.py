@@ -29,7 +29,7 @@ def parse_markdown_card(text: str) -> dict[str, str]:
 
 def parse_card(text: str, name: str) -> dict[str, str]:
     if name.endswith((".yaml", ".yml")):
-        from ..policy.yamlsafe import load_yaml
+        from ..yamlsafe import load_yaml
 
         data = load_yaml(name, "model card", text=text).data
         if not isinstance(data, dict):

@@ -34,8 +34,7 @@ class LocalFolderStore:
 
 
 def load_local_evidence(folder: str | Path) -> Evidence:
-    from ..policy.loader import pydantic_items
-    from ..policy.yamlsafe import load_yaml
+    from ..yamlsafe import load_yaml, pydantic_items
 
     root = Path(folder)
     if not root.exists():

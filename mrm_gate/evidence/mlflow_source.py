@@ -217,7 +217,7 @@ def version_evidence(
     store = make_store(mv.run_id) if mv.run_id else None
     declared: dict[str, Any] = {}
     if store is not None and EVIDENCE_ARTIFACT in run.artifacts:
-        from ..policy.yamlsafe import load_yaml
+        from ..yamlsafe import load_yaml
 
         data = load_yaml(store.fetch(EVIDENCE_ARTIFACT), "run evidence").data or {}
         if not isinstance(data, dict):

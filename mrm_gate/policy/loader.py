@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..controls.registry import Check, CheckRegistry, default_registry
 from ..errors import ErrorItem, PolicyError, UserError
+from ..yamlsafe import Located, format_path, load_yaml, pydantic_items
 from .model import (
     Control,
     Metadata,
@@ -28,7 +29,6 @@ from .model import (
     WaiversDocument,
 )
 from .refs import check_ref
-from .yamlsafe import Located, load_yaml
 
 MAX_EXTENDS_DEPTH = 8
 
@@ -43,48 +43,6 @@ def _known_keys(*models: type[BaseModel]) -> list[str]:
 
 POLICY_KEYS = _known_keys(PolicyDocument, Metadata, Tiering, TierRule, Predicate, Tier, Control)
 WAIVER_KEYS = _known_keys(WaiversDocument, Waiver)
-
-
-def format_path(path: tuple[Any, ...]) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def pydantic_items(
-    exc: ValidationError,
-    loc: Located,
-    prefix: tuple[Any, ...] = (),
-    known_keys: list[str] | None = None,
-) -> list[ErrorItem]:
-    """Turn a pydantic ValidationError into located ErrorItems with suggestions."""
-    items = []
-    for err in exc.errors():
-        path = (*prefix, *[p for p in err["loc"] if p not in ("function-after",)])
-        line, col = loc.where(path)
-        hint = None
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            key = str(path[-1])
-            msg = f"unknown key {key!r}"
-            close = difflib.get_close_matches(key, known_keys or [], n=1, cutoff=0.6)
-            if close:
-                hint = f"did you mean {close[0]!r}?"
-        elif err["type"] == "missing":
-            msg = f"required field {str(path[-1])!r} is missing"
-        elif err["type"] == "literal_error":
-            msg = f"{msg}, got {err.get('input')!r}"
-        elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        items.append(
-            ErrorItem(message=msg, file=loc.file, line=line, column=col, path=format_path(path),
-                      hint=hint)
-        )
-    return items
 
 
 @dataclass

@@ -11,7 +11,7 @@ from core_helpers import write
 from mrm_gate.cli import run
 from mrm_gate.errors import PolicyError, UserError
 from mrm_gate.policy import load_policy
-from mrm_gate.policy.yamlsafe import MAX_BYTES
+from mrm_gate.yamlsafe import MAX_BYTES
 
 CASES = sorted((Path(__file__).parent / "bad_policies").glob("*.yaml"))
 

@@ -14,7 +14,7 @@ from mrm_gate.controls.context import EvaluationOptions
 from mrm_gate.engine import evaluate
 from mrm_gate.evidence.card import normalise_section, parse_card
 from mrm_gate.policy import load_policy
-from mrm_gate.policy.testing import build_evidence
+from mrm_gate.policy_tests import build_evidence
 
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.timezone.utc)
 

@@ -11,7 +11,7 @@ from policy_helpers import GOOD, ROOT, cases_file, write
 
 from mrm_gate.cli import run
 from mrm_gate.errors import UserError
-from mrm_gate.policy.testing import combine_patches, deep_merge, run_tests
+from mrm_gate.policy_tests import combine_patches, deep_merge, run_tests
 
 PASSING = """\
 - name: good model is approved

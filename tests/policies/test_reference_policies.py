@@ -10,7 +10,7 @@ from mrm_gate.policy import load_policy
 from mrm_gate.policy.coverage import coverage
 from mrm_gate.policy.diff import diff_policies
 from mrm_gate.policy.refs import split_ref
-from mrm_gate.policy.testing import run_tests
+from mrm_gate.policy_tests import run_tests
 
 FRAMEWORK_OF = {"sr26-2.yaml": "sr26-2", "eu-ai-act-high-risk.yaml": "eu-ai-act",
                 "nist-ai-rmf.yaml": "nist-ai-rmf", "iso-42001.yaml": "iso-42001"}

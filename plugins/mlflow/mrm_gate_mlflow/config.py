@@ -162,8 +162,8 @@ def load_config(path: str | Path | None = None) -> GateConfig:
     attestation keys once, so a broken policy stops the server at start-up, not at the first
     promotion.
     """
-    from mrm_gate.policy.loader import _known_keys, pydantic_items
-    from mrm_gate.policy.yamlsafe import load_yaml
+    from mrm_gate.policy.loader import _known_keys
+    from mrm_gate.yamlsafe import load_yaml, pydantic_items
 
     if path is None:
         path = os.environ.get(CONFIG_ENV)

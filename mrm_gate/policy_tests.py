@@ -49,8 +49,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..decision import Decision, Status, Verdict
-from ..errors import EvidenceError, PolicyError, UserError
+from .decision import Decision, Status, Verdict
+from .errors import EvidenceError, PolicyError, UserError
 
 TEST_KIND = "PolicyTests"
 
@@ -191,8 +191,7 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_test_file(path: Path) -> TestFile:
-    from .loader import pydantic_items
-    from .yamlsafe import load_yaml
+    from .yamlsafe import load_yaml, pydantic_items
 
     loc = load_yaml(path, "policy test")
     data = loc.data
@@ -237,10 +236,9 @@ def build_evidence(spec: str | dict[str, Any] | None, patch: dict[str, Any] | No
 
     Files named by inline evidence are looked up relative to `base_dir`.
     """
-    from ..evidence.local import EVIDENCE_FILE, LocalFolderStore
-    from ..evidence.model import Evidence
-    from .loader import pydantic_items
-    from .yamlsafe import Located, load_yaml
+    from .evidence.local import EVIDENCE_FILE, LocalFolderStore
+    from .evidence.model import Evidence
+    from .yamlsafe import Located, load_yaml, pydantic_items
 
     if spec is None:
         raise EvidenceError("the case gives no evidence (set 'evidence' in the case or in "
@@ -342,7 +340,7 @@ class _PolicyCache:
         self._policies: dict[Path, Any] = {}
 
     def get(self, path: Path):
-        from .loader import load_policy
+        from .policy.loader import load_policy
 
         key = path.resolve()
         if key not in self._policies:
@@ -353,9 +351,9 @@ class _PolicyCache:
 def run_case(case: Case, defaults: CaseDefaults, policy, policy_label: str, file: Path,
              waivers_cache: dict[Path, list]) -> CaseResult:
     """Evaluate one case against one loaded policy and compare with its expectation."""
-    from ..controls.context import EvaluationOptions
-    from ..engine import blocked_decision, evaluate
-    from .loader import load_waivers
+    from .controls.context import EvaluationOptions
+    from .engine import blocked_decision, evaluate
+    from .policy.loader import load_waivers
 
     started = time.perf_counter()
     base_dir = file.parent
@@ -392,7 +390,7 @@ def run_case(case: Case, defaults: CaseDefaults, policy, policy_label: str, file
 
 
 def _model_ref(name: str):
-    from ..decision import ModelRef
+    from .decision import ModelRef
 
     return ModelRef(name=name, source_kind="local")
 

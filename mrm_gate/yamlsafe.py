@@ -7,13 +7,15 @@ key and sequence item so validation errors can point at `file:line:column`.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
-from ..errors import ErrorItem, UserError
+from .errors import ErrorItem, UserError
 
 MAX_BYTES = 2 * 1024 * 1024  # a policy or evidence file larger than this is refused
 MAX_NODES = 200_000  # constructed nodes, counting alias expansions (billion-laughs guard)
@@ -129,3 +131,45 @@ def _build(
         ]
     # scalar: let the safe constructor resolve its type (int, float, bool, date, null, str)
     return scalars.construct_object(node, deep=True)
+
+
+def format_path(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def pydantic_items(
+    exc: ValidationError,
+    loc: Located,
+    prefix: tuple[Any, ...] = (),
+    known_keys: list[str] | None = None,
+) -> list[ErrorItem]:
+    """Turn a pydantic ValidationError into located ErrorItems with suggestions."""
+    items = []
+    for err in exc.errors():
+        path = (*prefix, *[p for p in err["loc"] if p not in ("function-after",)])
+        line, col = loc.where(path)
+        hint = None
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            key = str(path[-1])
+            msg = f"unknown key {key!r}"
+            close = difflib.get_close_matches(key, known_keys or [], n=1, cutoff=0.6)
+            if close:
+                hint = f"did you mean {close[0]!r}?"
+        elif err["type"] == "missing":
+            msg = f"required field {str(path[-1])!r} is missing"
+        elif err["type"] == "literal_error":
+            msg = f"{msg}, got {err.get('input')!r}"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        items.append(
+            ErrorItem(message=msg, file=loc.file, line=line, column=col, path=format_path(path),
+                      hint=hint)
+        )
+    return items
