@@ -150,6 +150,7 @@ def evaluate(
     baseline: BaselineResolver | None = None,
     actor: str | None = None,
     progress=None,
+    source=None,
 ) -> Decision:
     """Evaluate `evidence` against `policy` for `target` and return the Decision."""
     options = options or EvaluationOptions()
@@ -173,7 +174,7 @@ def evaluate(
         if progress is not None:
             progress(i, len(controls), rc.id)
         ctx = CheckContext(evidence=evidence, target=target, control_id=rc.id, options=options,
-                           baseline=baseline, cache=cache, notes=notes)
+                           baseline=baseline, cache=cache, notes=notes, source=source)
         result, took = run_control(rc, ctx)
         outcome = ControlOutcome(
             control_id=rc.id, check=rc.control.check or "", severity=rc.control.severity,

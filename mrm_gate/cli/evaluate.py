@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -40,53 +39,41 @@ def evaluate(model_uri, evidence_dir, policy_path, target, waivers_path, formats
     """Evaluate MODEL_URI (models:/NAME/VERSION or models:/NAME@ALIAS) or --evidence DIR
     against --policy, and exit 0 (approve), 1 (block) or 2 (usage/policy error)."""
     from ..controls.context import EvaluationOptions
-    from ..decision import ModelRef, Verdict
-    from ..engine import blocked_decision
-    from ..engine import evaluate as run_evaluation
-    from ..errors import EvidenceError, UserError
-    from ..evidence import load_evidence_with_baseline
-    from ..output import parse_formats, render, write_reports
-    from ..policy import load_policy, load_waivers
+    from ..decision import Verdict
+    from ..errors import UserError
+    from ..evidence.source import SourceSettings
+    from ..gate import (
+        AttestationFile,
+        DecisionLogRecorder,
+        GateRequest,
+        Recording,
+        ReportFiles,
+        run_gate,
+    )
+    from ..output import parse_formats, render
 
     if bool(model_uri) == bool(evidence_dir):
         raise UserError("give exactly one of MODEL_URI or --evidence DIR")
     fmts = parse_formats(formats)
-    policy = load_policy(policy_path)
-    waivers = load_waivers(waivers_path, policy) if waivers_path else []
-    if decision_log and Path(decision_log).is_dir():
-        raise UserError(f"--decision-log {decision_log} is a directory; name a file")
-    if attest_key:
-        from ..attestation import load_key
-
-        load_key(attest_key)  # a bad key is a usage error before any evaluation
-    source = model_uri or evidence_dir
     options = EvaluationOptions(trust_model_code=trust_model_code,
                                 progress=not quiet and sys.stderr.isatty())
-    try:
-        evidence, baseline = load_evidence_with_baseline(source, tracking_uri=tracking_uri,
-                                                         timeout_s=timeout)
-    except EvidenceError as exc:
-        name = source
-        if model_uri and model_uri.startswith("models:/"):
-            name = model_uri[len("models:/"):].split("/")[0].split("@")[0]
-        decision = blocked_decision(
-            policy, ModelRef(name=name, uri=source,
-                             source_kind="mlflow" if model_uri else "local",
-                             tracking_uri=tracking_uri), target, str(exc))
-    else:
-        with _progress(options.progress) as progress:
-            decision = run_evaluation(policy, evidence, target=target, waivers=waivers,
-                                      waivers_file=waivers_path, options=options,
-                                      baseline=baseline, progress=progress)
-    paths = write_reports(decision, fmts, output_dir) if output_dir else []
-    if attest_key:
-        from ..attestation import write_attestation
-
-        paths.append(write_attestation(decision, attest_key, output_dir or "."))
+    request = GateRequest(
+        subject=model_uri or evidence_dir, policy=policy_path, waivers=waivers_path,
+        target=target, options=options, source="local" if evidence_dir else None,
+        settings=SourceSettings(tracking_uri=tracking_uri, timeout_s=timeout))
+    # The log first: nothing (a report, an attestation) may claim a decision no log holds.
+    recorders: list = []
     if decision_log:
-        from ..audit import DecisionLog
-
-        DecisionLog(decision_log).append(decision)
+        recorders.append(DecisionLogRecorder(decision_log))
+    if output_dir:
+        recorders.append(ReportFiles(output_dir, fmts))
+    if attest_key:
+        recorders.append(AttestationFile(attest_key, output_dir or "."))
+    recording = Recording()
+    with _progress(options.progress) as progress:
+        decision = run_gate(request, recorders=recorders, progress=progress,
+                            recording=recording)
+    paths = recording.paths
     if not quiet:
         _show(decision, fmts, bool(output_dir), render)
         for p in paths:

@@ -32,6 +32,9 @@ class CheckContext:
     control_id: str = ""
     options: EvaluationOptions = field(default_factory=EvaluationOptions)
     baseline: BaselineResolver | None = None
+    # The evidence source (EvidenceSource): where the model is loaded from. None only for
+    # evidence built in memory.
+    source: Any = None
     # Shared by every check of one evaluation: datasets are read once and kept here, keyed by
     # content hash (see mrm_gate.evidence.datasets).
     cache: dict[str, Any] = field(default_factory=dict)

@@ -318,19 +318,19 @@ class LoadedModel:
 
 
 def model_uri(ctx: CheckContext) -> str:
+    """Where the model is, as the evidence source says (a local folder after download)."""
     ev = ctx.evidence
-    if ev.model_artifact:
-        if ev.source_kind == "mlflow":
-            run_id = ev.model.run_id or ev.run.run_id
-            return f"runs:/{run_id}/{ev.model_artifact.strip('/')}"
-        try:
-            return str(ev.open_file(ev.model_artifact.rstrip("/") + "/MLmodel").parent)
-        except EvidenceError as exc:
-            raise CheckError(f"model artifact {ev.model_artifact!r}: {exc}") from None
-    if ev.source_kind == "mlflow" and ev.model.version:
-        return f"models:/{ev.model.name}/{ev.model.version}"
-    raise CheckError("the evidence names no model (set `model_artifact:` to an MLflow model "
-                     "directory in the evidence folder)")
+    source = ctx.source
+    if source is None:  # evidence built in memory: the source its kind names
+        from .source import SourceSettings, open_source
+
+        source = open_source("models:/" if ev.source_kind == "mlflow" else ".",
+                             settings=SourceSettings(tracking_uri=ev.tracking_uri))
+    try:
+        return source.model_location(ev)
+    except EvidenceError as exc:
+        raise CheckError(f"model artifact {ev.model_artifact or ev.model.name!r}: {exc}") \
+            from None
 
 
 def load_model(ctx: CheckContext, *, why: str) -> LoadedModel:
@@ -348,11 +348,8 @@ def load_model(ctx: CheckContext, *, why: str) -> LoadedModel:
             raise cached
         return cached
     try:
-        import mlflow
         import mlflow.pyfunc
 
-        if ctx.evidence.tracking_uri:
-            mlflow.set_tracking_uri(ctx.evidence.tracking_uri)
         with _quiet():
             pyfunc = mlflow.pyfunc.load_model(uri)
     except Exception as exc:

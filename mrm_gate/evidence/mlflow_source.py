@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 from ..errors import EvidenceError
 from .model import DatasetInput, Evidence, ModelInfo, RunInfo
+from .source import EvidenceSource, SourceSettings, SubjectRef
 
 MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w.-]+))$")
 EVIDENCE_ARTIFACT = "mrm/evidence.yaml"
@@ -239,21 +240,68 @@ def version_evidence(
     return ev
 
 
-def load_mlflow_evidence(uri: str, *, tracking_uri: str | None = None,
-                         timeout_s: float = 10.0) -> tuple[Evidence, Any]:
-    """Evidence for `models:/name/version` or `models:/name@alias`, plus a baseline resolver."""
-    name, version, alias = parse_model_uri(uri)
-    turi = resolve_tracking_uri(tracking_uri)
-    probe_server(turi, timeout_s)
-    with bounded_http(timeout_s):
-        client = _client(turi)
+class MlflowSource(EvidenceSource):
+    """Evidence of a registered model version: `models:/NAME/VERSION` or `models:/NAME@ALIAS`.
+
+    Over any tracking URI by default (bounded probe, short retries). The gated server passes its
+    in-process client and artifact-store factory in `SourceSettings` instead, so it reads its
+    own stores without HTTP and without touching process-global MLflow settings.
+    """
+
+    name = "mlflow"
+
+    @classmethod
+    def claims(cls, subject: str) -> bool:
+        return subject.strip().startswith("models:/")
+
+    def __init__(self, settings: SourceSettings | None = None) -> None:
+        super().__init__(settings)
+        self._client_obj = self.settings.client
+        self._turi: str | None = None
+        self._models: dict[tuple[str, str], str] = {}  # downloaded model folders
+
+    def describe(self, subject: str) -> SubjectRef:
+        m = MODEL_URI.match(subject.strip())
+        name = m.group("name") if m else subject.removeprefix("models:/").split("/")[0]
+        return SubjectRef(name=name.split("@")[0] or subject, uri=subject,
+                          version=m.group("version") if m else None, source_kind="mlflow",
+                          tracking_uri=self.settings.tracking_uri)
+
+    @property
+    def in_process(self) -> bool:
+        return self.settings.client is not None
+
+    def tracking_uri(self) -> str:
+        if self._turi is None:
+            self._turi = (self.settings.tracking_uri or "" if self.in_process
+                          else resolve_tracking_uri(self.settings.tracking_uri))
+        return self._turi
+
+    def client(self):
+        if self._client_obj is None:
+            self._client_obj = _client(self.tracking_uri())
+        return self._client_obj
+
+    @contextmanager
+    def _io(self):
+        if self.in_process:
+            yield
+            return
+        with bounded_http(self.settings.timeout_s):
+            yield
+
+    def _version(self, subject: str) -> tuple[str, str]:
+        """(name, version) of the subject, resolving an alias; EvidenceError when absent."""
+        name, version, alias = parse_model_uri(subject)
+        turi = self.tracking_uri()
+        if not self.in_process:
+            probe_server(turi, self.settings.timeout_s)
+        client = self.client()
         try:
             client.get_registered_model(name)
         except Exception as exc:
             if _not_found(exc):
-                raise EvidenceError(
-                    f"registered model {name!r} not found at {turi}"
-                ) from None
+                raise EvidenceError(f"registered model {name!r} not found at {turi}") from None
             raise EvidenceError(f"cannot read registered model {name!r} at {turi}: "
                                 f"{_short(exc)}") from None
         if alias is not None:
@@ -262,17 +310,37 @@ def load_mlflow_evidence(uri: str, *, tracking_uri: str | None = None,
             except Exception as exc:
                 if _not_found(exc):
                     raise EvidenceError(f"no version of {name!r} holds alias @{alias}") from None
-                raise EvidenceError(f"cannot resolve {uri}: {_short(exc)}") from None
+                raise EvidenceError(f"cannot resolve {subject}: {_short(exc)}") from None
         try:
             client.get_model_version(name, version)
         except Exception as exc:
             if _not_found(exc):
                 raise EvidenceError(f"model {name!r} has no version {version} at {turi}") from None
-            raise EvidenceError(f"cannot read {uri}: {_short(exc)}") from None
-        ev = version_evidence(client, turi, name, str(version), uri)
+            raise EvidenceError(f"cannot read {subject}: {_short(exc)}") from None
+        return name, str(version)
 
-    def baseline(alias: str | None = None, version: str | None = None) -> Evidence | None:
-        with bounded_http(timeout_s):
+    def _read(self, name: str, version: str, uri: str) -> Evidence:
+        try:
+            return version_evidence(self.client(), self.tracking_uri(), name, version, uri,
+                                    store_for=self.settings.store_for)
+        except EvidenceError:
+            raise
+        except Exception as exc:  # a store error must block, not crash the channel
+            raise EvidenceError(f"cannot read model {name!r} version {version}: "
+                                f"{_short(exc)}") from None
+
+    def load(self, subject: str) -> Evidence:
+        with self._io():
+            name, version = self._version(subject)
+            return self._read(name, version, subject)
+
+    def baseline(self, evidence: Evidence, *, alias: str | None = None,
+                 version: str | None = None) -> Evidence | None:
+        """None only when no version holds `alias` (or `version` does not exist); a registry
+        that cannot be read raises EvidenceError, so the control errors and blocks."""
+        name = evidence.model.name
+        with self._io():
+            client = self.client()
             try:
                 if alias is not None:
                     v = str(client.get_model_version_by_alias(name, alias).version)
@@ -282,11 +350,45 @@ def load_mlflow_evidence(uri: str, *, tracking_uri: str | None = None,
             except Exception as exc:
                 if _not_found(exc):
                     return None
-                raise EvidenceError(f"cannot read the baseline of {name!r}: {_short(exc)}") \
-                    from None
-            return version_evidence(client, turi, name, v, f"models:/{name}/{v}")
+                what = f"@{alias}" if alias is not None else f"version {version}"
+                raise EvidenceError(f"cannot read the baseline ({what}) of {name!r}: "
+                                    f"{_short(exc)}") from None
+            return self._read(name, v, f"models:/{name}/{v}")
 
-    return ev, baseline
+    def model_location(self, evidence: Evidence) -> str:
+        """A local folder holding the MLflow model: the run's `model_artifact` (downloaded
+        through the run's artifact store, so it stays inside it), else the registered version's
+        own artifacts. No process-global tracking URI is set."""
+        if evidence.model_artifact:
+            return super().model_location(evidence)
+        if not evidence.model.version:
+            return super().model_location(evidence)
+        name, version = evidence.model.name, evidence.model.version
+        if (name, version) in self._models:
+            return self._models[(name, version)]
+        with self._io():
+            try:
+                client = self.client()
+                uri = client.get_model_version_download_uri(name, version)
+                import mlflow.artifacts
+
+                dst = tempfile.mkdtemp(prefix="mrm-gate-model-")
+                kwargs = {} if self.in_process else {"tracking_uri": self.tracking_uri()}
+                local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=dst,
+                                                            **kwargs)
+            except Exception as exc:
+                raise EvidenceError(f"the model of {name!r} version {version} cannot be "
+                                    f"downloaded: {_short(exc)}") from None
+        self._models[(name, version)] = local
+        return local
+
+
+def load_mlflow_evidence(uri: str, *, tracking_uri: str | None = None,
+                         timeout_s: float = 10.0) -> tuple[Evidence, Any]:
+    """Evidence for `models:/name/version` or `models:/name@alias`, plus a baseline resolver."""
+    source = MlflowSource(SourceSettings(tracking_uri=tracking_uri, timeout_s=timeout_s))
+    ev = source.load(uri)
+    return ev, source.baseline_resolver(ev)
 
 
 def _short(exc: Exception) -> str:

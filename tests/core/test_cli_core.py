@@ -118,14 +118,33 @@ def test_bad_evidence_blocks_with_a_reason(policy_file, tmp_path, content, fragm
     assert log.exists()
 
 
-def test_internal_error_is_exit_3_and_traceback_only_with_debug(policy_file, make_evidence,
-                                                                monkeypatch, capsys) -> None:
+def test_an_engine_failure_blocks_fail_closed(policy_file, make_evidence, monkeypatch,
+                                              capsys) -> None:
     import mrm_gate.engine as engine
 
     def explode(*a, **k):
         raise RuntimeError("kaboom")
 
     monkeypatch.setattr(engine, "evaluate", explode)
+    ev = make_evidence(GOOD)
+    rc = run(["evaluate", "--evidence", str(ev), "--policy", str(policy_file), "--format",
+              "json"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    decision = json.loads(captured.out)
+    assert decision["verdict"] == "BLOCK"
+    assert "evaluation failed: RuntimeError: kaboom" in decision["reasons"][0]
+    assert "Traceback" not in captured.err
+
+
+def test_internal_error_is_exit_3_and_traceback_only_with_debug(policy_file, make_evidence,
+                                                                monkeypatch, capsys) -> None:
+    import mrm_gate.output.text as text
+
+    def explode(*a, **k):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(text, "renderables", explode)
     ev = make_evidence(GOOD)
     args = ["evaluate", "--evidence", str(ev), "--policy", str(policy_file)]
     assert run(args) == 3
