@@ -166,8 +166,8 @@ class FileCheckpointStore:
         line = json.dumps(cp, sort_keys=True, separators=(",", ":")).encode() + b"\n"
         if self.path.is_dir():
             raise UserError(f"checkpoint file {self.path} is a directory; name a file")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as exc:
             raise UserError(f"cannot open checkpoint file {self.path}: {exc.strerror}") from None

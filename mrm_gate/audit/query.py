@@ -91,6 +91,7 @@ def summarize(line: int, record: dict[str, Any]) -> Summary:
 def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
     """(line number, record or None for a line that is not a record); UserError if no log."""
     fh = open_log(Path(path))
+    found = False
     with fh:
         lineno = 0
         while raw := fh.readline(MAX_LINE):
@@ -104,7 +105,11 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None]
                     rec = json.loads(raw)
                 except (ValueError, RecursionError):
                     rec = None
+            found = found or is_record(rec)
             yield lineno, rec if is_record(rec) else None
+    if lineno and not found:
+        raise UserError(f"{inert(path, 200)} is not a decision log (no line in it is a "
+                        "decision record)")
 
 
 def parse_when(text: str, *, end_of_day: bool = False) -> dt.datetime:

@@ -276,11 +276,11 @@ def _check_anchors(anchors: list[_Anchor], at_seq: dict[int, str], head_seq: int
     anchored: int | None = None
     ends = "the log is empty" if head_seq is None else f"the log ends at seq {head_seq}"
     for a in sorted(anchors, key=lambda a: a.seq):
-        if a.log_id is not None and a.log_id != log_id:
+        if a.log_id is not None and log_id is not None and a.log_id != log_id:
             problems.add(
                 f"{a.label}: it anchors log id {a.log_id[:16]}…, this log's id (the hash of its "
-                f"first record) is {(log_id or 'none')[:16]}…: the log was replaced or rewritten "
-                "from its first record, or the checkpoints belong to another log")
+                f"first record) is {log_id[:16]}…: the log was replaced or rewritten from its "
+                "first record, or the checkpoints belong to another log")
         elif a.seq in at_seq:
             if at_seq[a.seq] != a.sha256:
                 problems.add(
