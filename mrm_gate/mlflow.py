@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MrmGateError
+from .gate.recorders import REPORT_ARTIFACT_DIR, report_files  # noqa: F401 (re-exported)
 
 # Request header that asks a gated server for an emergency override; its value is the reason,
 # percent-encoded (HTTP header values are Latin-1). The plugin also registers an MLflow request
@@ -22,7 +23,6 @@ from .errors import MrmGateError
 # can use break-glass too.
 BREAK_GLASS_HEADER = "X-MRM-Gate-Break-Glass"
 BREAK_GLASS_ENV = "MRM_GATE_BREAK_GLASS_REASON"
-REPORT_ARTIFACT_DIR = "mrm/decisions"
 MAX_LISTED_FAILURES = 8
 
 
@@ -110,49 +110,38 @@ def promote(
     verdict is BLOCK or when the server refuses.
     """
     from .controls.context import EvaluationOptions
-    from .decision import ModelRef, Verdict
-    from .engine import blocked_decision
-    from .engine import evaluate as run_evaluation
-    from .errors import EvidenceError, UserError
-    from .evidence import load_evidence_with_baseline
-    from .evidence.mlflow_source import bounded_http, resolve_tracking_uri
-    from .policy import load_policy, load_waivers
+    from .decision import Verdict
+    from .errors import UserError
+    from .evidence.mlflow_source import MlflowSource, resolve_tracking_uri
+    from .evidence.source import SourceSettings
+    from .gate import DecisionLogRecorder, GateRequest, Recording, ReportFiles, run_gate
 
     if (alias is None) == (stage is None):
         raise UserError("give exactly one of alias or stage")
     version = str(version)
     target = alias if alias is not None else stage
-    pol = load_policy(policy)
-    wvs = load_waivers(waivers, pol) if waivers else []
     turi = resolve_tracking_uri(tracking_uri)
-    uri = f"models:/{name}/{version}"
-    try:
-        evidence, baseline = load_evidence_with_baseline(uri, tracking_uri=turi,
-                                                         timeout_s=timeout_s)
-    except EvidenceError as exc:
-        decision = blocked_decision(pol, ModelRef(name=name, version=version, uri=uri,
-                                                  source_kind="mlflow", tracking_uri=turi),
-                                    target, str(exc))
-    else:
-        decision = run_evaluation(pol, evidence, target=target, waivers=wvs,
-                                  waivers_file=str(waivers) if waivers else None,
-                                  options=EvaluationOptions(trust_model_code=trust_model_code),
-                                  baseline=baseline)
-    result = PromotionResult(decision=decision, alias=alias, stage=stage)
+    request = GateRequest(subject=f"models:/{name}/{version}", policy=policy, waivers=waivers,
+                          target=target,
+                          options=EvaluationOptions(trust_model_code=trust_model_code))
+    source = MlflowSource(SourceSettings(tracking_uri=turi, timeout_s=timeout_s))
+    recorders: list = []
+    if decision_log:  # the log first: no report claims a decision the log does not hold
+        recorders.append(DecisionLogRecorder(decision_log, kind="client_promote"))
     if output_dir:
-        from .output import write_reports
-
-        result.reports = write_reports(decision, list(formats), output_dir)
-    if decision_log:
-        from .audit import DecisionLog
-
-        DecisionLog(decision_log).append(decision, kind="client_promote")
+        recorders.append(ReportFiles(output_dir, list(formats)))
+    recording = Recording()
+    decision = run_gate(request, source, recorders=recorders, recording=recording)
+    result = PromotionResult(decision=decision, alias=alias, stage=stage,
+                             reports=list(recording.paths))
     action = action_text(name, version, alias=alias, stage=stage)
     if decision.verdict == Verdict.BLOCK and not break_glass_reason:
         report = str(result.reports[-1]) if result.reports else None
         raise PromotionRefused(refusal_message(decision, action=action, report=report), decision)
 
     from mlflow.exceptions import MlflowException
+
+    from .evidence.mlflow_source import bounded_http
 
     with bounded_http(timeout_s):
         try:
@@ -180,26 +169,10 @@ def promote(
     return result
 
 
-def report_files(decision: Any, folder: Path) -> list[Path]:
-    """Render the JSON and HTML reports stored on a run (`mrm/decisions/<id>/`) into `folder`."""
-    from .output import render
-
-    files = []
-    for fmt, fname in (("json", "report.json"), ("html", "report.html")):
-        p = folder / fname
-        p.write_text(render(decision, fmt), encoding="utf-8")
-        files.append(p)
-    return files
-
-
 def _upload_reports(tracking_uri: str, decision: Any) -> None:
-    import tempfile
+    from .gate.recorders import ClientRegistryWriter, MlflowReportArtifact, Recording
 
-    client = _client(tracking_uri)
-    with tempfile.TemporaryDirectory(prefix="mrm-gate-report-") as tmp:
-        for p in report_files(decision, Path(tmp)):
-            client.log_artifact(decision.model.run_id, str(p),
-                                f"{REPORT_ARTIFACT_DIR}/{decision.id}")
+    MlflowReportArtifact(ClientRegistryWriter(tracking_uri)).record(decision, Recording())
 
 
 def server_message(exc: Exception) -> str:
