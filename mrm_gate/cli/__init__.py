@@ -1,8 +1,14 @@
 """`mrm-gate` command line.
 
 Commands live in their own modules and are imported only when run, so `mrm-gate --help` stays
-fast (it must not import mlflow, shap, great_expectations or evidently). Add a command with one
-line in COMMANDS: name -> ("module:attribute", "one-line help").
+fast (it must not import mlflow, shap, great_expectations or evidently). Add a built-in command
+with one line in COMMANDS: name -> ("module:attribute", "one-line help").
+
+Plugins add commands through the entry-point group `mrm_gate.commands` (name = "module:attr",
+a click command), as they add checks and evidence sources; the core never imports a plugin.
+`--help` lists them from the entry-point metadata alone, as "(plugin: DISTRIBUTION)"; a plugin
+command is imported when it runs, and one that cannot be imported is an exit-2 error naming its
+plugin. A built-in name always wins over a plugin's (docs/writing-plugins.md).
 
 Exit codes: 0 approve (and conditional unless --fail-on conditional), 1 block, 2 usage or
 policy error, 3 internal error. Tracebacks only with --debug.
@@ -26,8 +32,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("mrm_gate.cli.audit:audit", "Verify the hash-chained decision log."),
     "promote": ("mrm_gate.cli.promote:promote",
                 "Evaluate a model version and set an MLflow alias only on approval."),
-    "webhook": ("mrm_gate.cli.webhook:webhook",
-                "Receive MLflow registry webhooks: evaluate, tag, revert blocked aliases."),
     "ci": ("mrm_gate.cli.ci:ci", "Run the gate in CI: `ci github` is what the GitHub Action runs."),
     "risk": ("mrm_gate.cli.risk:risk",
              "Gap-based model-risk measures of backtests (MR1-3, EL_RM)."),
@@ -35,19 +39,69 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 EXIT_APPROVE, EXIT_BLOCK, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
+COMMANDS_GROUP = "mrm_gate.commands"
+# Commands known to come from a plugin: a hint when the plugin is not installed.
+KNOWN_PLUGIN_COMMANDS = {"webhook": "mrm-gate-mlflow"}
+
+
+def plugin_commands() -> dict[str, object]:
+    """Entry points of `mrm_gate.commands` by name (metadata only: nothing is imported).
+    Built-in names are not overridable; of two plugins claiming a name, the first found wins."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, object] = {}
+    for ep in entry_points(group=COMMANDS_GROUP):
+        if ep.name not in COMMANDS:
+            found.setdefault(ep.name, ep)
+    return found
+
+
+def _dist_name(ep) -> str:
+    dist = getattr(ep, "dist", None)
+    return getattr(dist, "name", None) or ep.value.split(":")[0].split(".")[0]
+
+
+def load_plugin_command(name: str, ep) -> click.Command:
+    """The plugin's command object; UserError (exit 2) naming the plugin when it is broken."""
+    from ..errors import UserError
+
+    plugin = _dist_name(ep)
+    try:
+        obj = ep.load()
+    except Exception as exc:
+        raise UserError(f"command {name!r} of plugin {plugin} ({ep.value}) cannot be imported: "
+                        f"{type(exc).__name__}: {str(exc).strip()[:300]}; reinstall the plugin "
+                        f"(pip install --force-reinstall {plugin}) or uninstall it") from None
+    if not isinstance(obj, click.Command):
+        raise UserError(f"command {name!r} of plugin {plugin} ({ep.value}) is not a click "
+                        f"command ({type(obj).__name__}); the plugin is broken")
+    return obj
+
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted({*COMMANDS, *plugin_commands()})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in COMMANDS:
-            return None
-        module, attr = COMMANDS[name][0].split(":")
-        return getattr(importlib.import_module(module), attr)
+        if name in COMMANDS:
+            module, attr = COMMANDS[name][0].split(":")
+            return getattr(importlib.import_module(module), attr)
+        ep = plugin_commands().get(name)
+        if ep is not None:
+            return load_plugin_command(name, ep)
+        if name in KNOWN_PLUGIN_COMMANDS:
+            from ..errors import UserError
+
+            plugin = KNOWN_PLUGIN_COMMANDS[name]
+            raise UserError(f"`mrm-gate {name}` is provided by the plugin {plugin}, which is "
+                            f"not installed: pip install {plugin}")
+        return None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        plugins = plugin_commands()
+        rows = [(name, COMMANDS[name][1] if name in COMMANDS
+                 else f"(plugin: {_dist_name(plugins[name])})")
+                for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
