@@ -13,6 +13,9 @@ from . import EXIT_APPROVE, EXIT_BLOCK
 @click.argument("model_uri", required=False)
 @click.option("--evidence", "evidence_dir", type=click.Path(), help="Local evidence folder "
               "(with evidence.yaml) instead of a MODEL_URI.")
+@click.option("--source", "source_name", metavar="NAME", help="Evidence source to read "
+              "MODEL_URI with (default: the first registered source that accepts it; "
+              "see docs/writing-sources.md).")
 @click.option("--policy", "policy_path", required=True, type=click.Path(), help="Policy YAML.")
 @click.option("--target", help="Alias or stage being requested, e.g. champion or production.")
 @click.option("--waivers", "waivers_path", type=click.Path(), help="Waivers YAML.")
@@ -33,11 +36,12 @@ from . import EXIT_APPROVE, EXIT_BLOCK
 @click.option("--trust-model-code", is_flag=True, help="Allow loading the model (a pickled "
               "model runs code when loaded): only for sources you trust.")
 @click.option("--quiet", "-q", is_flag=True, help="No terminal report, only the exit code.")
-def evaluate(model_uri, evidence_dir, policy_path, target, waivers_path, formats, output_dir,
-             fail_on, decision_log, attest_key, tracking_uri, timeout, trust_model_code,
+def evaluate(model_uri, evidence_dir, source_name, policy_path, target, waivers_path, formats,
+             output_dir, fail_on, decision_log, attest_key, tracking_uri, timeout, trust_model_code,
              quiet) -> int:
-    """Evaluate MODEL_URI (models:/NAME/VERSION or models:/NAME@ALIAS) or --evidence DIR
-    against --policy, and exit 0 (approve), 1 (block) or 2 (usage/policy error)."""
+    """Evaluate MODEL_URI (models:/NAME/VERSION or models:/NAME@ALIAS, or any subject an
+    installed evidence source accepts) or --evidence DIR against --policy, and exit 0
+    (approve), 1 (block) or 2 (usage/policy error)."""
     from ..controls.context import EvaluationOptions
     from ..decision import Verdict
     from ..errors import UserError
@@ -59,7 +63,7 @@ def evaluate(model_uri, evidence_dir, policy_path, target, waivers_path, formats
                                 progress=not quiet and sys.stderr.isatty())
     request = GateRequest(
         subject=model_uri or evidence_dir, policy=policy_path, waivers=waivers_path,
-        target=target, options=options, source="local" if evidence_dir else None,
+        target=target, options=options, source="local" if evidence_dir else source_name,
         settings=SourceSettings(tracking_uri=tracking_uri, timeout_s=timeout))
     # The log first: nothing (a report, an attestation) may claim a decision no log holds.
     recorders: list = []

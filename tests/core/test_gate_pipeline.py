@@ -1,0 +1,157 @@
+"""The one gate pipeline: baselines that tell "no champion" from "registry unreadable",
+evidence sources as an extension point, and recorders that never claim an unlogged approval.
+
+Runs against a real local MLflow tracking store (sqlite file in tmp).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from core_helpers import write
+
+from mrm_gate.decision import Status, Verdict
+from mrm_gate.errors import UserError
+from mrm_gate.evidence.mlflow_source import MlflowSource
+from mrm_gate.evidence.source import SourceSettings, open_source, source_names
+from mrm_gate.gate import (
+    DecisionLogRecorder,
+    GateRequest,
+    Recording,
+    RecordingFailed,
+    ReportFiles,
+    run_gate,
+)
+
+POLICY = """
+apiVersion: mrm-gate/v1
+kind: Policy
+metadata: {name: regression-policy, version: "1"}
+tiering: {default: high}
+tiers:
+  high:
+    controls:
+      - id: MRM-PERF-001
+        check: performance.threshold
+        params: {metric: auc, min: 0.5}
+      - id: MRM-PERF-002
+        check: performance.no_regression
+        params: {metric: auc, baseline_alias: champion, tolerance: 0.0}
+"""
+
+
+def _store(root: Path, aucs: list[float], aliases: dict[str, str]) -> str:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
+    exp = client.create_experiment("e", artifact_location=(root / "artifacts").as_uri())
+    client.create_registered_model("pd")
+    for auc in aucs:
+        rid = client.create_run(exp).info.run_id
+        client.log_metric(rid, "auc", auc)
+        client.set_terminated(rid)
+        client.create_model_version("pd", f"runs:/{rid}/model", run_id=rid)
+    for alias, version in aliases.items():
+        client.set_registered_model_alias("pd", alias, version)
+    mlflow.set_tracking_uri(None)
+    return uri
+
+
+def _gate(uri: str, subject: str, target: str | None, tmp: Path, source=None):
+    policy = write(tmp / "policy.yaml", POLICY)
+    request = GateRequest(subject=subject, policy=policy, target=target,
+                          settings=SourceSettings(tracking_uri=uri))
+    return run_gate(request, source)
+
+
+def _outcome(decision, control: str):
+    return next(o for o in decision.outcomes if o.control_id == control)
+
+
+def test_first_model_ever_promoted_skips_the_comparison_and_says_so(tmp_path) -> None:
+    uri = _store(tmp_path, [0.8], {})
+    d = _gate(uri, "models:/pd/1", "champion", tmp_path)
+    o = _outcome(d, "MRM-PERF-002")
+    assert o.status == Status.SKIPPED
+    assert "first model promoted" in o.result.message
+    assert d.verdict == Verdict.APPROVE
+
+
+def test_a_missing_baseline_while_the_target_is_held_by_another_version_blocks(tmp_path) -> None:
+    uri = _store(tmp_path, [0.9, 0.6], {"production": "1"})
+    d = _gate(uri, "models:/pd/2", "production", tmp_path)
+    o = _outcome(d, "MRM-PERF-002")
+    assert o.status == Status.ERROR
+    assert "version 1 holds the target @production" in o.result.message
+    assert d.verdict == Verdict.BLOCK
+
+
+def test_the_baseline_version_itself_compares_as_nothing_to_compare(tmp_path) -> None:
+    uri = _store(tmp_path, [0.8], {"champion": "1"})
+    d = _gate(uri, "models:/pd/1", "champion", tmp_path)
+    assert _outcome(d, "MRM-PERF-002").status == Status.PASS
+
+
+class _RegistryBreaksAfterLoad(MlflowSource):
+    """The candidate is read, then the registry becomes unreadable (a real sqlite failure:
+    the database file is overwritten), so reading the champion fails."""
+
+    def load(self, subject: str):
+        ev = super().load(subject)
+        db = Path(self.tracking_uri().removeprefix("sqlite:///"))
+        db.write_bytes(b"this is not a database" * 512)
+        return ev
+
+
+def test_a_registry_read_error_is_an_error_of_the_control_not_a_skip(tmp_path) -> None:
+    uri = _store(tmp_path, [0.9, 0.95], {"champion": "1"})
+    source = _RegistryBreaksAfterLoad(SourceSettings(tracking_uri=uri))
+    d = _gate(uri, "models:/pd/2", "champion", tmp_path, source=source)
+    o = _outcome(d, "MRM-PERF-002")
+    assert o.status == Status.ERROR, o.result.message
+    assert "cannot read the baseline (@champion)" in o.result.message
+    assert d.verdict == Verdict.BLOCK
+
+
+def test_evidence_that_cannot_be_read_blocks_and_is_recorded(tmp_path) -> None:
+    uri = _store(tmp_path, [0.9], {})
+    log = tmp_path / "decisions.jsonl"
+    policy = write(tmp_path / "policy.yaml", POLICY)
+    request = GateRequest(subject="models:/pd/7", policy=policy, target="champion",
+                          settings=SourceSettings(tracking_uri=uri))
+    d = run_gate(request, recorders=[DecisionLogRecorder(log)])
+    assert d.verdict == Verdict.BLOCK
+    assert d.outcomes[0].control_id == "MRM-GATE-EVIDENCE"
+    assert d.model.name == "pd" and d.model.version == "7"
+    assert d.id in log.read_text()
+
+
+def test_a_failing_recorder_stops_the_later_ones(tmp_path) -> None:
+    """The log first: when it cannot be written, no report claims the decision."""
+    uri = _store(tmp_path, [0.9], {})
+    policy = write(tmp_path / "policy.yaml", POLICY)
+    log = tmp_path / "log.jsonl"
+    request = GateRequest(subject="models:/pd/1", policy=policy,
+                          settings=SourceSettings(tracking_uri=uri))
+    recorders = [DecisionLogRecorder(log), ReportFiles(tmp_path / "reports", ["json"])]
+    recorders[0].prepare = lambda: None  # the log turns bad after the start-up check
+    log.mkdir()
+    recording = Recording()
+    with pytest.raises(RecordingFailed) as info:
+        run_gate(request, recorders=recorders, recording=recording)
+    assert info.value.decision.verdict == Verdict.APPROVE
+    assert info.value.recorder == "decision log"
+    assert recording.done == [] and not (tmp_path / "reports").exists()
+
+
+def test_sources_are_chosen_by_entry_point_not_by_prefix() -> None:
+    assert {"local", "mlflow"} <= set(source_names())
+    assert open_source("models:/pd/1").name == "mlflow"
+    assert open_source("some/evidence/folder").name == "local"
+    with pytest.raises(UserError, match="unknown evidence source 'nope'"):
+        open_source("x", name="nope")
+    with pytest.raises(UserError, match="does not accept"):
+        open_source("models:/pd/1", name="local")
