@@ -1,4 +1,4 @@
-"""Evidence: one model for MLflow and local-folder sources; files fetched lazily."""
+"""Evidence: one model for every source (MLflow, local folders, plugins); files fetched lazily."""
 
 from __future__ import annotations
 
@@ -10,19 +10,20 @@ from .model import DatasetSpec, Evidence, FileRef, ModelInfo, RunInfo
 def load_evidence_with_baseline(
     source: str, *, tracking_uri: str | None = None, timeout_s: float = 10.0
 ) -> tuple[Evidence, Any]:
-    """Evidence plus a baseline resolver (None for local folders, which carry `baselines`)."""
-    if source.startswith("models:/"):
-        from .mlflow_source import load_mlflow_evidence
+    """Evidence plus a baseline resolver, from the source that claims `source`
+    (see `mrm_gate.evidence.source`)."""
+    from .source import SourceSettings, open_source
 
-        return load_mlflow_evidence(source, tracking_uri=tracking_uri, timeout_s=timeout_s)
-    from .local import load_local_evidence
-
-    return load_local_evidence(source), None
+    src = open_source(source, settings=SourceSettings(tracking_uri=tracking_uri,
+                                                      timeout_s=timeout_s))
+    ev = src.load(source)
+    return ev, src.baseline_resolver(ev)
 
 
 def load_evidence(source: str, *, tracking_uri: str | None = None,
                   timeout_s: float = 10.0) -> Evidence:
-    """Evidence from `models:/name/version`, `models:/name@alias`, or a local folder."""
+    """Evidence from `models:/name/version`, `models:/name@alias`, a local folder, or any
+    subject a registered source claims."""
     return load_evidence_with_baseline(source, tracking_uri=tracking_uri, timeout_s=timeout_s)[0]
 
 
