@@ -95,6 +95,8 @@ class DecisionLog:
 
     def head(self) -> tuple[int, str, str | None]:
         """(seq, sha256, log id) of the last record; (-1, GENESIS, None) for an empty log."""
+        if not self.path.exists():
+            raise UserError(f"decision log {self.path} does not exist")
         fd = self._open()
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
