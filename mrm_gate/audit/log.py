@@ -27,7 +27,7 @@ from .checkpoint import CheckpointWriter, FileCheckpointStore
 from .records import (
     GENESIS,
     RECORD_START,
-    canonical,
+    line_bytes,
     looks_like_torn_record,
     parse_record,
     record_hash,
@@ -135,7 +135,7 @@ class DecisionLog:
         if extra:
             record["extra"] = extra
         record["sha256"] = record_hash(record)
-        line = canonical(record) + b"\n"
+        line = line_bytes(record)
         _write_all(fd, line)
         os.fsync(fd)
         log_id = head.log_id or record["sha256"]

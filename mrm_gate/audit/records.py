@@ -19,8 +19,22 @@ _SHA = re.compile(r"[0-9a-f]{64}")
 
 
 def canonical(obj: Any) -> bytes:
+    """The bytes that are hashed and signed. A lone surrogate (JSON allows `"\\ud800"`, so
+    evidence can carry one) is encoded with `surrogatepass` instead of failing the append."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str).encode()
+                      default=str).encode("utf-8", "surrogatepass")
+
+
+def line_bytes(record: dict[str, Any]) -> bytes:
+    """One record as a log line: canonical UTF-8, or ASCII-escaped JSON when the record holds
+    text that is not valid UTF-8 (a lone surrogate), so every line stays readable JSON."""
+    try:
+        text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          default=str).encode()
+    except UnicodeEncodeError:
+        text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                          default=str).encode()
+    return text + b"\n"
 
 
 def record_hash(record: dict[str, Any]) -> str:

@@ -353,6 +353,7 @@ HOSTILE_NAMES = [
     "[bold red]markup[/] [link=file:///etc/passwd]x[/link]",
     "right\u202eleft\u200b\u2028next",
     "tab\there\\n",
+    "lone \ud800 surrogate",
 ]
 
 
@@ -376,7 +377,9 @@ def _assert_inert(text: str, lines_expected: int | None = None) -> None:
 def test_audit_output_prints_record_values_inert(tmp_path: Path, name, capsys) -> None:
     p = tmp_path / "log.jsonl"
     _hostile_log(p, name)
-    assert run(["audit", "list", str(p)]) == 0
+    DecisionLog(p).append({"id": "after"})
+    assert verify(p).ok
+    assert run(["audit", "list", str(p), "--model", name]) == 0
     _assert_inert(capsys.readouterr().out, lines_expected=2)
     assert run(["audit", "show", str(p), "55555555"]) == 0
     out = capsys.readouterr().out
