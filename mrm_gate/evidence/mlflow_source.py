@@ -278,8 +278,14 @@ class MlflowSource(EvidenceSource):
         return self._turi
 
     def client(self):
+        """The injected client; else, for an http(s) server, the stdlib REST client (no MLflow
+        import, see `mlflow_rest`); else MLflow's own client."""
         if self._client_obj is None:
-            self._client_obj = _client(self.tracking_uri())
+            from .mlflow_rest import MlflowRestClient, fallback_reason
+
+            turi = self.tracking_uri()
+            self._client_obj = (MlflowRestClient(turi, self.settings.timeout_s)
+                                if fallback_reason(turi) is None else _client(turi))
         return self._client_obj
 
     @contextmanager
@@ -321,8 +327,10 @@ class MlflowSource(EvidenceSource):
 
     def _read(self, name: str, version: str, uri: str) -> Evidence:
         try:
-            return version_evidence(self.client(), self.tracking_uri(), name, version, uri,
-                                    store_for=self.settings.store_for)
+            client = self.client()
+            return version_evidence(client, self.tracking_uri(), name, version, uri,
+                                    store_for=self.settings.store_for
+                                    or getattr(client, "store_for", None))
         except EvidenceError:
             raise
         except Exception as exc:  # a store error must block, not crash the channel
