@@ -304,13 +304,14 @@ def parse_duration(text: str | int | float) -> dt.timedelta:
 
 
 def write_attestation(decision: Any, key_spec: str, out_dir: str | Path) -> Path:
-    """Sign `decision` with the key named by `key_spec` and write it next to the reports."""
+    """Sign `decision` with the key named by `key_spec` and write it next to the reports.
+
+    The file name is the reports' stem (`report_stem`: model name and version from evidence are
+    made safe, never a path) and the file is created inside `out_dir`, never over another."""
     from .output import report_stem
+    from .output.files import ensure_folder, inside, write_new_file
 
     envelope = sign_decision(decision, load_key(key_spec))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{report_stem(decision)}.attestation.json"
-    with path.open("x", encoding="utf-8") as fh:
-        fh.write(dumps(envelope) + "\n")
-    return path
+    out = ensure_folder(out_dir)
+    path = inside(out, f"{report_stem(decision)}.attestation.json")
+    return write_new_file(path, dumps(envelope) + "\n")

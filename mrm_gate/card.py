@@ -4,7 +4,8 @@
 one heading per required card section (in the policy's order), with what each control asks for
 listed once at the top. The section bodies are left empty on purpose: an unfilled template must
 fail the same controls a missing card fails (fail closed), so the guidance lives in a comment
-block before the first heading, which is not part of any section.
+block before the first heading, which is not part of any section. This module plans the card;
+`mrm_gate.output` renders it (`markdown.card`, `yamlfmt.card`).
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def plan_card(policy: Policy, tier: str, target: str | None = None) -> CardPlan:
                     list(sections.values()), other)
 
 
-def _guidance(plan: CardPlan, today: dt.date) -> list[str]:
+def guidance(plan: CardPlan, today: dt.date) -> list[str]:
+    """What the template tells its writer (rendered as a comment by each card format)."""
     target = f", target {plan.target}" if plan.target else ""
     version = f" {plan.policy_version}" if plan.policy_version else ""
     lines = [f"Model card template written by `mrm-gate card init` on {today.isoformat()} for "
@@ -90,25 +92,18 @@ def _guidance(plan: CardPlan, today: dt.date) -> list[str]:
 
 def render_markdown(plan: CardPlan, model_name: str | None = None,
                     today: dt.date | None = None) -> str:
-    today = today or dt.date.today()
-    title = f"# Model card: {model_name}" if model_name else "# Model card"
-    guidance = [line.replace("--", "-") for line in _guidance(plan, today)]
-    out = ["<!--", *guidance, "-->", "", title, ""]
-    for s in plan.sections:
-        out += [f"## {s.name[:1].upper()}{s.name[1:]}", "", ""]
-    return "\n".join(out).rstrip("\n") + "\n"
+    """The Markdown template (rendered by `mrm_gate.output.markdown.card`)."""
+    from .output.markdown import card
+
+    return card(plan, model_name, today)
 
 
 def render_yaml(plan: CardPlan, model_name: str | None = None,
                 today: dt.date | None = None) -> str:
-    import json
+    """The YAML template (rendered by `mrm_gate.output.yamlfmt.card`)."""
+    from .output.yamlfmt import card
 
-    today = today or dt.date.today()
-    out = [f"# {line}" for line in _guidance(plan, today)]
-    if model_name:
-        out.append(f"# Model: {model_name}")
-    out += [f"{json.dumps(s.name)}: \"\"" for s in plan.sections]
-    return "\n".join(out) + "\n"
+    return card(plan, model_name, today)
 
 
 def format_for(path: Path, fmt: str | None) -> str:
@@ -121,11 +116,6 @@ def format_for(path: Path, fmt: str | None) -> str:
 
 def write_new(path: Path, text: str) -> None:
     """Write `text` to a new file; an existing file is never overwritten."""
-    try:
-        with path.open("x", encoding="utf-8") as fh:
-            fh.write(text)
-    except FileExistsError:
-        raise UserError(f"{path} already exists; mrm-gate never overwrites a model card "
-                        "(choose another --out, or move the file away)") from None
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+    from .output.files import write_new_file
+
+    write_new_file(path, text, option="--out")

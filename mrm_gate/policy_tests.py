@@ -449,89 +449,26 @@ def control_coverage(results: list[CaseResult], policies: dict[str, Any]
 
 
 # --------------------------------------------------------------------------- reporting
-
-
-def _yaml_block(data: Any, indent: str = "  ") -> list[str]:
-    import yaml
-
-    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=1000,
-                          allow_unicode=True)
-    return [indent + line for line in text.rstrip("\n").splitlines()]
+# Rendered by `mrm_gate.output` (`tap.policy_tests`, `junit.policy_tests`,
+# `jsonfmt.policy_tests`): `render(suite, fmt)`. These names stay for callers of this module.
 
 
 def render_tap(suite: SuiteResult, *, show_coverage: bool = True) -> str:
-    """TAP version 14: `ok`/`not ok` per case, a YAML block with expected vs actual on failure."""
-    lines = ["TAP version 14", f"1..{len(suite.results)}"]
-    current = None
-    for i, r in enumerate(suite.results, 1):
-        if r.file != current:
-            current = r.file
-            lines.append(f"# {r.file}")
-        if r.ok:
-            lines.append(f"ok {i} - {r.title}")
-            continue
-        lines.append(f"not ok {i} - {r.title}")
-        block = {"file": r.file, "policy": r.policy, "expected": r.expected,
-                 "actual": r.actual}
-        lines += ["  ---", *_yaml_block(block, "  "), "  diff: |",
-                  *[f"    - {p}" for p in r.problems], "  ..."]
-    passed, failed = suite.counts()
-    if show_coverage:
-        gaps = suite.coverage_gaps()
-        for gap in gaps:
-            missing = " and ".join(w for w, has in (("passing", gap.passing_cases),
-                                                   ("failing", gap.failing_cases)) if not has)
-            lines.append(f"# coverage: {Path(gap.policy).name} {gap.control} has no {missing} "
-                         "case")
-        total = sum(len(c) for c in suite.coverage.values())
-        lines.append(f"# coverage: {total - len(gaps)}/{total} controls have a passing and a "
-                     "failing case")
-    lines.append(f"# {passed} passed, {failed} failed in {suite.duration_s:.2f}s")
-    return "\n".join(lines) + "\n"
+    from .output.tap import policy_tests
+
+    return policy_tests(suite, show_coverage=show_coverage)
 
 
 def render_junit(suite: SuiteResult) -> str:
-    """JUnit XML: one testsuite per (test file, policy), one testcase per case."""
-    import xml.etree.ElementTree as ET
+    from .output import render
 
-    root = ET.Element("testsuites", name="mrm-gate policy tests",
-                      tests=str(len(suite.results)), failures=str(suite.counts()[1]),
-                      time=f"{suite.duration_s:.3f}")
-    groups: dict[tuple[str, str], list[CaseResult]] = {}
-    for r in suite.results:
-        groups.setdefault((r.file, r.policy), []).append(r)
-    for (file, policy), rs in groups.items():
-        ts = ET.SubElement(root, "testsuite", name=f"{Path(file).name} [{policy}]",
-                           tests=str(len(rs)), failures=str(sum(not r.ok for r in rs)),
-                           errors="0", skipped="0",
-                           time=f"{sum(r.duration_s for r in rs):.3f}")
-        for r in rs:
-            tc = ET.SubElement(ts, "testcase", name=r.case,
-                               classname=f"{rs[0].policy_name}.{Path(file).stem}",
-                               time=f"{r.duration_s:.3f}")
-            if not r.ok:
-                fail = ET.SubElement(tc, "failure", message=r.problems[0], type="PolicyTestFailure")
-                fail.text = "\n".join([*r.problems, "", "expected:",
-                                       *_yaml_block(r.expected), "actual:",
-                                       *_yaml_block(r.actual)])
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return render(suite, "junit")
 
 
 def render_json(suite: SuiteResult) -> str:
-    import json
+    from .output import render
 
-    passed, failed = suite.counts()
-    data = {
-        "passed": passed, "failed": failed, "duration_s": round(suite.duration_s, 3),
-        "results": [{"file": r.file, "policy": r.policy, "case": r.case, "ok": r.ok,
-                     "expected": r.expected, "actual": r.actual, "diff": r.problems}
-                    for r in suite.results],
-        "coverage": [{"policy": c.policy, "control": c.control,
-                      "passing_cases": c.passing_cases, "failing_cases": c.failing_cases}
-                     for covs in suite.coverage.values() for c in covs],
-    }
-    return json.dumps(data, indent=2) + "\n"
+    return render(suite, "json")
 
 
 RENDERERS = {"tap": render_tap, "junit": render_junit, "json": render_json}

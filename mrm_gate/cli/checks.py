@@ -67,8 +67,9 @@ def list_checks(fmt) -> int:
             lines.append("")
         click.echo("\n".join(lines))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from ..output.console import make_console
 
     table = Table(title="mrm-gate checks")
     for col in ("check", "control ids", "summary", "params"):
@@ -76,6 +77,6 @@ def list_checks(fmt) -> int:
     for c in cat:
         table.add_row(c["check"], c["id_pattern"], c["summary"], ", ".join(
             p["name"] + ("*" if p["required"] else "") for p in c["params"]))
-    Console().print(table)
+    make_console().print(table)
     click.echo("* required. `mrm-gate checks list --format markdown` prints the full docs.")
     return 0

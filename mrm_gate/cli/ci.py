@@ -15,7 +15,6 @@ import glob
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,12 +149,22 @@ def select_changed(folders: list[Path], changed: list[str], root: Path,
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "model"
+    """The per-model report folder's name: a safe file-name component, never a path."""
+    from ..output.files import safe_component
+
+    return safe_component(text, fallback="model")
 
 
 def _echo(line: str) -> None:
-    click.echo(line)
-    sys.stdout.flush()
+    """Print to the runner's log. Only the workflow commands this driver built
+    (`github.command`, its own group markers) are printed as commands; any other text (a
+    report, an error, a URL) is neutralised so no line of it can be read as a command."""
+    from ..output.github_log import emit_command, emit_text, is_trusted_command
+
+    if is_trusted_command(line):
+        emit_command(line)
+    else:
+        emit_text(str(line))
 
 
 def evaluate_one(cfg: GithubRun, source: str, out_dir: Path, is_uri: bool):
@@ -359,24 +368,51 @@ def github(policy, evidence, model_uri, tracking_uri, target, waivers, fail_on, 
     """Evaluate the models of a pull request and report to GitHub (what the action runs)."""
     from ..errors import UserError
     from ..output.github import command
+    from ..output.github_log import guard_output
 
-    try:
-        cfg = GithubRun(
-            policy=policy or "", evidence=split_list(evidence), model_uris=split_list(model_uri),
-            tracking_uri=tracking_uri, target=target, waivers=waivers,
-            fail_on=(fail_on or "block").strip().lower(),
-            changed_only=parse_flag("changed-only", changed_only),
-            report_dir=report_dir or "mrm-gate-reports", formats=formats or "json,markdown,html",
-            comment=parse_flag("comment", comment, True), token=token,
-            trust_model_code=parse_flag("trust-model-code", trust_model_code),
-            timeout=timeout, env=dict(os.environ))
-        return run_github(cfg)
-    except UserError as exc:
-        # Shown in the checks tab and the job summary, not only in the log.
-        _echo(command("error", str(exc), title="mrm-gate could not run"))
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            from ..output.github import append_summary
+    # Everything this run prints, on stdout and stderr, passes the guard: text from evidence
+    # (a model name with a line break in the terminal report) never becomes a workflow command.
+    with guard_output():
+        try:
+            cfg = GithubRun(
+                policy=policy or "", evidence=split_list(evidence),
+                model_uris=split_list(model_uri), tracking_uri=tracking_uri, target=target,
+                waivers=waivers, fail_on=(fail_on or "block").strip().lower(),
+                changed_only=parse_flag("changed-only", changed_only),
+                report_dir=report_dir or "mrm-gate-reports",
+                formats=formats or "json,markdown,html",
+                comment=parse_flag("comment", comment, True), token=token,
+                trust_model_code=parse_flag("trust-model-code", trust_model_code),
+                timeout=timeout, env=dict(os.environ))
+            return run_github(cfg)
+        except UserError as exc:
+            # Shown in the checks tab and the job summary, not only in the log.
+            _echo(command("error", str(exc), title="mrm-gate could not run"))
+            summary = os.environ.get("GITHUB_STEP_SUMMARY")
+            if summary:
+                from ..output.github import append_summary
 
-            append_summary(summary, f"## mrm-gate could not run\n\n```\n{exc}\n```\n")
-        raise
+                # a fenced block shows the message as text; the fence outgrows any in it
+                text = str(exc)
+                fence = "`" * max(3, 1 + max(map(len, re.findall("`+", text)), default=0))
+                append_summary(summary, f"## mrm-gate could not run\n\n{fence}\n{text}\n"
+                               f"{fence}\n")
+            raise _log_safe(exc) from None
+        except Exception as exc:
+            raise _log_safe(exc) from None
+
+
+def _log_safe(exc: Exception) -> Exception:
+    """`exc` with a message that cannot be a workflow command: the CLI prints it to stderr
+    after this command returns, outside the output guard."""
+    from ..errors import UserError
+    from ..output.github_log import plain_log
+
+    text = str(exc)
+    safe = plain_log(text)
+    if safe == text:
+        return exc
+    if isinstance(exc, UserError):
+        return type(exc)(safe)
+    exc.args = (safe,)
+    return exc if str(exc) == safe else RuntimeError(plain_log(f"{type(exc).__name__}: {text}"))

@@ -92,11 +92,10 @@ def evaluate(model_uri, evidence_dir, source_name, policy_path, target, waivers_
 def _show(decision, fmts, wrote_files: bool, render) -> None:
     """Terminal output: the rich text report, plus any other format when not written to files."""
     if "text" in fmts or wrote_files:
-        from rich.console import Console
-
+        from ..output.console import make_console
         from ..output.text import renderables
 
-        console = Console()
+        console = make_console()
         for r in renderables(decision):
             console.print(r)
     if not wrote_files:
@@ -116,12 +115,13 @@ class _progress:
     def __enter__(self):
         if not self.enabled:
             return None
-        from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from ..output.console import make_console
 
         self._bar = Progress(TextColumn("[bold]evaluating[/] {task.description}"), BarColumn(),
                              TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                             console=Console(stderr=True), transient=True)
+                             console=make_console(stderr=True), transient=True)
         self._bar.start()
         self._task = self._bar.add_task("", total=None)
         return self.update

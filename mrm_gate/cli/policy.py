@@ -60,9 +60,9 @@ def schema() -> int:
 @click.option("--stage", "--target", "target", help="Target stage/alias (default: any).")
 def explain(file, tier, target) -> int:
     """List the controls that would run for --tier and --stage, and why."""
-    from rich.console import Console
     from rich.table import Table
 
+    from ..output.console import make_console
     from ..output.values import fmt_value
     from ..policy import load_policy
 
@@ -75,7 +75,7 @@ def explain(file, tier, target) -> int:
         params = rc.params.model_dump(exclude_defaults=True) if rc.params else {}
         table.add_row(rc.id, rc.control.check or "", rc.control.severity.value,
                       "yes" if runs else "no", fmt_value(params), why)
-    console = Console()
+    console = make_console()
     console.print(table)
     n = sum(1 for _, r, _ in rows if r)
     console.print(f"{n} of {len(rows)} controls run. Tiering: default {pol.tiering.default!r}, "

@@ -18,8 +18,11 @@ POLICY_ENV = "MRM_GATE_POLICY"
 
 
 def _emit(text: str, out: str | None) -> None:
+    """stdout (no --output, or `-`), or a new file: an existing file is never overwritten."""
     if out and out != "-":
-        Path(out).write_text(text, encoding="utf-8")
+        from ..output import write_new_file
+
+        write_new_file(out, text)
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)
@@ -32,16 +35,17 @@ def _emit(text: str, out: str | None) -> None:
 @click.option("--tier", help="Only the controls of this tier (default: every tier).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]),
               default="text", show_default=True)
-@click.option("--output", "-o", "out", help="Write to this file instead of stdout.")
+@click.option("--output", "-o", "out", help="Write to this new file instead of stdout (an "
+              "existing file is never overwritten).")
 def coverage(policy_file, framework, tier, fmt, out) -> int:
     """List every clause of --framework with the controls of POLICY_FILE that serve it, and the
     clauses no control serves."""
+    from ..output import render
     from ..policy import load_policy
-    from ..policy.coverage import RENDERERS
     from ..policy.coverage import coverage as build
 
     report = build(load_policy(policy_file), framework, tier=tier)
-    _emit(RENDERERS[fmt](report), out)
+    _emit(render(report, fmt), out)
     return EXIT_APPROVE
 
 
@@ -52,15 +56,17 @@ def coverage(policy_file, framework, tier, fmt, out) -> int:
               default="text", show_default=True)
 @click.option("--fail-on-loosen", is_flag=True,
               help="Exit 1 when NEW removes or loosens a control (for review gates in CI).")
-@click.option("--output", "-o", "out", help="Write to this file instead of stdout.")
+@click.option("--output", "-o", "out", help="Write to this new file instead of stdout (an "
+              "existing file is never overwritten).")
 def diff(old, new, fmt, fail_on_loosen, out) -> int:
     """Show what changes from policy OLD to NEW: controls added, removed, tightened, loosened
     (thresholds, severity, tiers, targets) and tiering changes."""
+    from ..output import render
     from ..policy import load_policy
-    from ..policy.diff import RENDERERS, diff_policies
+    from ..policy.diff import diff_policies
 
     result = diff_policies(load_policy(old), load_policy(new))
-    _emit(RENDERERS[fmt](result), out)
+    _emit(render(result, fmt), out)
     return EXIT_BLOCK if fail_on_loosen and result.loosens else EXIT_APPROVE
 
 
@@ -68,8 +74,8 @@ def diff(old, new, fmt, fail_on_loosen, out) -> int:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["tap", "junit", "json"]), default="tap",
               show_default=True)
-@click.option("--output", "-o", "out", help="Write the report to this file (a one-line "
-              "summary still goes to stderr).")
+@click.option("--output", "-o", "out", help="Write the report to this new file (never "
+              "overwritten; a one-line summary still goes to stderr).")
 @click.option("-k", "select", help="Only cases whose 'policy :: case' title contains this.")
 @click.option("--require-coverage", is_flag=True, help="Also fail when a control of a tested "
               "policy lacks a passing or a failing case.")
@@ -78,7 +84,8 @@ def test_cmd(paths, fmt, out, select, require_coverage) -> int:
     policies/tests) and compare each decision with what the case expects. Exit 1 on any
     failure."""
     from ..errors import UserError
-    from ..policy_tests import RENDERERS, run_tests
+    from ..output import render
+    from ..policy_tests import run_tests
 
     if not paths:
         default = Path("policies") / "tests"
@@ -89,7 +96,7 @@ def test_cmd(paths, fmt, out, select, require_coverage) -> int:
     suite = run_tests(paths, select=select)
     if not suite.results:
         raise UserError("no test case matched" + (f" -k {select!r}" if select else ""))
-    text = RENDERERS[fmt](suite)
+    text = render(suite, fmt)
     _emit(text, out)
     passed, failed = suite.counts()
     gaps = suite.coverage_gaps()
@@ -119,8 +126,9 @@ def card() -> None:
 def card_init(tier, policy_path, target, out, model_name, fmt) -> int:
     """Write a model card template with exactly the sections the policy's metadata.required
     controls demand for --tier."""
-    from ..card import format_for, plan_card, render_markdown, render_yaml, write_new
+    from ..card import format_for, plan_card, write_new
     from ..errors import UserError
+    from ..output import render
     from ..policy import load_policy
 
     policy_path = policy_path or os.environ.get(POLICY_ENV)
@@ -133,8 +141,7 @@ def card_init(tier, policy_path, target, out, model_name, fmt) -> int:
     if not plan.sections:
         raise UserError(f"tier {tier!r} of {policy_path} requires no model card sections "
                         "(no metadata.required control with card_sections); nothing to write")
-    render = render_yaml if format_for(Path(out), fmt) == "yaml" else render_markdown
-    text = render(plan, model_name)
+    text = render(plan, format_for(Path(out), fmt), model_name=model_name)
     if out == "-":
         click.echo(text, nl=False)
         return EXIT_APPROVE

@@ -10,7 +10,6 @@ commands, so `mrm-gate --help` does not pay for them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,13 +101,13 @@ def load_backtest(
 
 
 def _emit(text: str, output: Path | None) -> None:
+    """stdout, or a new file: an existing file is never overwritten (exit 2 naming it)."""
     if output is None:
         click.echo(text, nl=False)
         return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot write {output}: {exc.strerror}") from None
+    from ..output import write_new_file
+
+    write_new_file(output, text)
     click.echo(f"wrote {output}", err=True)
 
 
@@ -142,7 +141,8 @@ def _common(fn):
             "-o",
             "--output",
             type=click.Path(dir_okay=False, path_type=Path),
-            help="Write to this file instead of stdout.",
+            help="Write to this new file instead of stdout (an existing file is never "
+            "overwritten).",
         ),
     ]
     for opt in reversed(opts):
@@ -183,7 +183,6 @@ def analyse(backtest, alpha, variant, horizon, period_length, scenario, **common
     the assumption tests with the variant they recommend."""
     from ..risk import RESULT_VARIANTS, RiskInputError
     from ..risk import analyse as run_analysis
-    from ..risk._render import report_html, report_text
 
     bt = load_backtest(backtest, factors=_factors(common["factors"]),
                        tracking_uri=common["tracking_uri"])  # fmt: skip
@@ -197,9 +196,7 @@ def analyse(backtest, alpha, variant, horizon, period_length, scenario, **common
         raise UserError(str(exc)) from None
     if variant != "all" and variant in report.errors:
         raise UserError(f"the {variant} variant cannot be computed: {report.errors[variant]}")
-    shown = None if variant == "all" else variant
-    _render(common, report.to_dict, lambda: report_html(report, variant=shown),
-            lambda: report_text(report))  # fmt: skip
+    _render(common, report, variant=None if variant == "all" else variant)
     return 0
 
 
@@ -209,27 +206,16 @@ def _estimation(common: dict[str, Any]) -> dict[str, Any]:
     return {k: common[k] for k in keys} | {"mre": _mre(common["mre"])}
 
 
-def _render(common: dict[str, Any], data, html, text) -> None:
-    """Render in the chosen format (each renderer is called only when chosen) and emit."""
-    if common["fmt"] == "json":
-        out = json.dumps(data(), indent=2, default=_json_default) + "\n"
-    elif common["fmt"] == "html":
-        try:
-            out = html()
-        except ImportError as exc:  # matplotlib is in the suites extra
-            raise UserError(f"--format html draws plots with matplotlib ({exc}); "
-                            "pip install 'mrm-gate[suites]'") from None
-    else:
-        out = text()
+def _render(common: dict[str, Any], result: Any, **options: Any) -> None:
+    """Render `result` in the chosen format (`mrm_gate.output.render`) and emit it."""
+    from ..output import render
+
+    try:
+        out = render(result, common["fmt"], **options)
+    except ImportError as exc:  # matplotlib (HTML plots) is in the suites extra
+        raise UserError(f"--format {common['fmt']} draws plots with matplotlib ({exc}); "
+                        "pip install 'mrm-gate[suites]'") from None
     _emit(out, common["output"])
-
-
-def _json_default(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
 def registry_backtests(
@@ -329,7 +315,6 @@ def portfolio(backtests, risk_type, alias, allocated_fund, **common) -> int:
     """Aggregate several models of one risk type: D_Total, MR2_agg, LGMR2 and EL_RM(2) against
     the allocated fund. BACKTESTS are files, evidence folders, models:/ URIs, or NAME=SOURCE."""
     from ..risk import RiskInputError, aggregate
-    from ..risk._render import portfolio_html, portfolio_text
 
     fac = _factors(common["factors"])
     turi = common["tracking_uri"]
@@ -358,7 +343,5 @@ def portfolio(backtests, risk_type, alias, allocated_fund, **common) -> int:
         result = aggregate(models, allocated_fund=allocated_fund, **_estimation(common))
     except RiskInputError as exc:
         raise UserError(str(exc)) from None
-    _render(common, lambda: result.to_dict() | {"notes": notes},
-            lambda: portfolio_html(result),
-            lambda: portfolio_text(result) + "".join(f"note: {n}\n" for n in notes))  # fmt: skip
+    _render(common, result, notes=notes)
     return 0

@@ -6,6 +6,11 @@ few functions that touch the runner (`write_outputs`, `append_summary`) or the R
 
 Paths in annotations are made relative to the checkout (`root`, i.e. `$GITHUB_WORKSPACE`): GitHub
 only attaches an annotation to a file given relative to the repository.
+
+Everything from evidence or decisions is escaped for where it goes: workflow-command messages and
+properties as the runner unescapes them (`escape_data`, `escape_property`), Markdown in the job
+summary and the PR comment through `escape.md_text`/`md_code` (no link, image, HTML, mention or
+broken table from data), and plain log lines through `github_log.plain_log`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from ..decision import ControlOutcome, Decision, Severity, Status, Verdict
+from .escape import md_cell, md_code, md_text
+from .github_log import WorkflowCommand
 from .markdown import ICON, STATUS_ICON
 from .sarif import evidence_path, model_label, outcome_message, policy_location, repo_path
 from .values import fmt_value
@@ -70,8 +77,8 @@ def escape_property(text: str) -> str:
 
 
 def command(level: str, message: str, *, file: str | None = None, line: int | None = None,
-            title: str | None = None) -> str:
-    """One `::error file=...,line=...,title=...::message` line."""
+            title: str | None = None) -> WorkflowCommand:
+    """One `::error file=...,line=...,title=...::message` line (marked as a command we built)."""
     props = []
     if file:
         props.append(f"file={escape_property(file)}")
@@ -80,7 +87,7 @@ def command(level: str, message: str, *, file: str | None = None, line: int | No
     if title:
         props.append(f"title={escape_property(title)}")
     head = f"::{level}" + (" " + ",".join(props) if props else "")
-    return f"{head}::{escape_data(message)}"
+    return WorkflowCommand(f"{head}::{escape_data(message)}")
 
 
 def _annotation_level(o: ControlOutcome) -> str:
@@ -118,15 +125,14 @@ def annotations(decisions: Sequence[Decision], *, root: str | Path | None = None
 
 # -- Markdown ---------------------------------------------------------------------------------
 
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+_cell = md_cell
 
 
 def _where(d: Decision, o: ControlOutcome, root: str | Path | None) -> str:
     loc = policy_location(d, o)
     if not loc:
         return ""
-    return f"`{_cell(repo_path(loc[0], root))}:{loc[1]}`"
+    return md_code(f"{repo_path(loc[0], root)}:{loc[1]}")
 
 
 def _models_table(runs: Sequence[ModelRun]) -> list[str]:
@@ -137,8 +143,8 @@ def _models_table(runs: Sequence[ModelRun]) -> list[str]:
         waived = [o for o in d.outcomes if o.status == Status.WAIVED]
         lines.append(
             f"| **{_cell(model_label(d))}** | {ICON[d.verdict]} {d.verdict.value} "
-            f"| `{_cell(d.tier.tier)}` | {len(d.failing())} | {len(waived)} "
-            f"| `{_cell(r.source)}` |")
+            f"| {md_code(d.tier.tier)} | {len(d.failing())} | {len(waived)} "
+            f"| {md_code(r.source)} |")
     return lines
 
 
@@ -150,7 +156,8 @@ def _failing_table(d: Decision, root: str | Path | None, limit: int = 50) -> lis
              "|---|---|---|---|---|---|---|"]
     for o in failing[:limit]:
         lines.append(
-            f"| `{o.control_id}` | {o.severity.value} | {STATUS_ICON[o.status]} {o.status.value} "
+            f"| {md_code(o.control_id)} | {o.severity.value} "
+            f"| {STATUS_ICON[o.status]} {o.status.value} "
             f"| {_cell(fmt_value(o.result.measured))} | {_cell(fmt_value(o.result.threshold))} "
             f"| {_cell(o.result.message)} | {_where(d, o, root)} |")
     if len(failing) > limit:
@@ -166,7 +173,7 @@ def _waiver_lines(d: Decision) -> list[str]:
             days = (w.expires - today).days
             state = (f"expired {-days} days ago, not applied" if w.expired
                      else f"applied, expires in {days} days")
-            rows.append(f"| {_cell(w.id)} | `{o.control_id}` | {_cell(w.approver)} "
+            rows.append(f"| {_cell(w.id)} | {md_code(o.control_id)} | {_cell(w.approver)} "
                         f"| {w.expires} | {state} | {_cell(w.reason)} |")
     if not rows:
         return []
@@ -202,24 +209,26 @@ def job_summary(runs: Sequence[ModelRun], *, root: str | Path | None = None,
         if not body and not waivers:
             continue
         lines += [f"### {ICON[d.verdict]} {_cell(model_label(d))}: {d.verdict.value}", "",
-                  f"Tier `{d.tier.tier}` ({_cell(d.tier.explanation)}); policy "
+                  f"Tier {md_code(d.tier.tier)} ({_cell(d.tier.explanation)}); policy "
                   f"{_cell(d.policy.name)} {_cell(d.policy.version or '')} "
-                  f"(`sha256:{d.policy.sha256[:12]}`); decision `{d.id}`.", ""]
+                  f"(`sha256:{_cell(d.policy.sha256[:12])}`); decision {md_code(d.id)}.", ""]
         if body:
             lines += [*body, ""]
             fixes = [o for o in d.failing() if o.remediation]
             if fixes:
                 lines += ["<details><summary>How to fix</summary>", ""]
-                lines += [f"- **{o.control_id}**: {o.remediation}" for o in fixes]
+                lines += [f"- **{md_text(o.control_id)}**: {md_text(o.remediation)}"
+                          for o in fixes]
                 lines += ["", "</details>", ""]
         if waivers:
             lines += ["**Waivers**", "", *waivers, ""]
     if notes:
-        lines += ["### Notes", "", *[f"- {n}" for n in notes], ""]
+        lines += ["### Notes", "", *[f"- {md_text(n)}" for n in notes], ""]
     if run_url:
-        lines += [f"Workflow run: [{run_url.rsplit('/', 1)[-1]}]({run_url}) (per-model HTML, JSON "
-                  "and Markdown reports, SARIF and JUnit are in the report folder; the example "
-                  "workflow uploads it as an artifact).", ""]
+        link = run_url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
+        lines += [f"Workflow run: [{md_text(run_url.rsplit('/', 1)[-1])}]({link}) (per-model "
+                  "HTML, JSON and Markdown reports, SARIF and JUnit are in the report folder; "
+                  "the example workflow uploads it as an artifact).", ""]
     return "\n".join(lines)
 
 

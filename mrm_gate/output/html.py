@@ -1,13 +1,22 @@
-"""Self-contained HTML report for a risk committee: verdict first, then every control with
-measured value vs threshold, refs, waivers, tier and why, evidence provenance, and plots."""
+"""HTML format: self-contained pages, every value from data escaped (`escape.html_escape`).
+
+- a decision, for a risk committee: verdict first, then every control with measured value vs
+  threshold, refs, waivers, tier and why, evidence provenance, and plots;
+- a gap-risk report and a portfolio (`mrm-gate risk --format html`), with their plots.
+"""
 
 from __future__ import annotations
 
 import base64
-from html import escape
+from typing import TYPE_CHECKING
 
 from ..decision import ControlOutcome, Decision, Figure, Status, Verdict
+from .escape import html_escape as escape
 from .values import fmt_value, table_rows
+
+if TYPE_CHECKING:
+    from ..risk._aggregate import PortfolioRisk
+    from ..risk._analysis import GapRiskReport
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2430}
@@ -80,7 +89,7 @@ def _control(o: ControlOutcome) -> str:
     return "".join(parts)
 
 
-def render(decision: Decision) -> str:
+def decision(decision: Decision) -> str:
     m = decision.model
     title = f"{m.name}" + (f" v{m.version}" if m.version else "")
     verdict_text = {Verdict.APPROVE: "Approved", Verdict.CONDITIONAL: "Approved with conditions",
@@ -124,3 +133,67 @@ def render(decision: Decision) -> str:
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8>"
             f"<title>mrm-gate: {escape(decision.verdict.value)} {escape(title)}</title>"
             f"<style>{CSS}</style></head><body><main>{''.join(body)}</main></body></html>\n")
+
+
+render = decision  # the name every format module had before the family grew
+
+
+# -- gap-based model risk ---------------------------------------------------------------------
+
+RISK_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2430}
+main{max-width:1100px;margin:0 auto;padding:24px}
+table{border-collapse:collapse;width:100%;margin:8px 0 16px}
+th,td{border-bottom:1px solid #e3e6ea;padding:6px 8px;text-align:left;vertical-align:top}
+th{background:#f5f7f9;font-weight:600}.meta{color:#5b6472;font-size:13px}
+figure{margin:8px 0}figure svg{max-width:100%;height:auto}pre{white-space:pre-wrap}
+"""
+
+
+def _page(title: str, body: list[str]) -> str:
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
+        f"<style>{RISK_CSS}</style></head><body><main>" + "".join(body) + "</main></body></html>\n"
+    )
+
+
+def risk(report: GapRiskReport, *, variant: str | None = None) -> str:
+    """The gap-risk page; `variant` picks the density the distribution plot draws."""
+    from ..risk._plots import gap_distribution_svg, gap_timeseries_svg
+    from ._risk import detail_lines, header_lines, plot_variant, variant_rows
+
+    shown = plot_variant(report, variant)
+    body = [f"<h1>{escape(report.backtest.name)}: gap-based model risk</h1>"]
+    body += [f"<p class=meta>{escape(line)}</p>" for line in header_lines(report)[1:]]
+    body.append("<h2>Probabilities of the model-risk situations</h2>")
+    body.append(_table(*variant_rows(report)))
+    body.append(
+        "<p class=meta>MR1: 0 &le; D^M &le; margin ratio; MR2: D^M &lt; 0 (uncovered); MR3: "
+        "D^M &gt; ybar. LGMR2 = |E[D^M | D^M &le; 0]|; EL_RM(2) = MRE &times; LGMR2 &times; MR2. "
+        "Intervals: bootstrap (parametric for OU), Clopper-Pearson for empirical frequencies."
+        "</p>"
+    )
+    body.append(
+        f"<figure>{gap_distribution_svg(report, variant=shown)}<figcaption>Gap distribution "
+        f"with the {escape(shown)} variant's density; shaded: MR2 (red), MR1 (amber), MR3 "
+        "(blue).</figcaption></figure>"
+    )
+    body.append(
+        f"<figure>{gap_timeseries_svg(report)}<figcaption>Gap per period, OU forecast band and "
+        "systemic next-period forecast.</figcaption></figure>"
+    )
+    body.append("<h2>Fits, margin and assumptions</h2>")
+    body.append("<pre>" + escape("\n".join(detail_lines(report)).strip()) + "</pre>")
+    return _page(f"mrm-gate risk: {report.backtest.name}", body)
+
+
+def portfolio(p: PortfolioRisk, *, notes: list[str] | tuple[str, ...] = ()) -> str:
+    from ._risk import coverage_lines, model_rows, portfolio_lines, portfolio_rows
+
+    body = ["<h1>Model risk at risk-type level</h1>"]
+    body += [f"<p class=meta>{escape(line)}</p>" for line in portfolio_lines(p)]
+    body.append(_table(*portfolio_rows(p)))
+    body.append("<h2>Models</h2>" + _table(*model_rows(p)))
+    body += [f"<p>{escape(line)}</p>" for line in coverage_lines(p)]
+    body += [f"<p class=meta>note: {escape(n)}</p>" for n in notes]
+    return _page("mrm-gate risk portfolio", body)

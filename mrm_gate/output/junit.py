@@ -1,6 +1,11 @@
-"""JUnit XML report, for CI test reporters (GitHub test-reporter actions, GitLab, Jenkins).
+"""JUnit XML format, for CI test reporters (GitHub test-reporter actions, GitLab, Jenkins): a
+decision, and the results of `mrm-gate policy test`.
 
-One `<testsuite>` per model, one `<testcase>` per control. A control that FAILed is a
+Every text and attribute goes through `escape.xml_clean` (characters XML 1.0 forbids, e.g. a
+control character in a check message or a test case name, would make the file malformed);
+ElementTree escapes `<`, `&` and quotes.
+
+Decisions: one `<testsuite>` per model, one `<testcase>` per control. A control that FAILed is a
 `<failure>`, one that could not be evaluated (ERROR) an `<error>`: reporters show them apart, and an
 error is never a pass. SKIPPED controls are `<skipped>`; a WAIVED control counts as passed and its
 waiver (who accepted the risk, why, until when) is in `<system-out>`. The severity is the failure's
@@ -9,20 +14,20 @@ waiver (who accepted the risk, why, until when) is in `<system-out>`. The severi
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..decision import ControlOutcome, Decision, Status
+from .escape import xml_clean as _clean
 from .sarif import evidence_path, model_label
 from .values import fmt_value
 
-# Characters XML 1.0 cannot carry even escaped; a check message could contain any of them.
-_INVALID_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+if TYPE_CHECKING:
+    from ..policy_tests import CaseResult, SuiteResult
 
-
-def _clean(text: object) -> str:
-    return _INVALID_XML.sub("\ufffd", str(text))
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
 def _time(seconds: float) -> str:
@@ -121,10 +126,45 @@ def render_many(decisions: Iterable[Decision]) -> str:
     })
     for d in decisions:
         root.append(_testsuite(d))
+    return _document(root)
+
+
+def _document(root: ET.Element) -> str:
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return XML_DECLARATION + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def render(decision: Decision) -> str:
+def decision(d: Decision) -> str:
     """The `junit` output format: JUnit XML for one decision."""
-    return render_many([decision])
+    return render_many([d])
+
+
+render = decision  # the name every format module had before the family grew
+
+
+def policy_tests(suite: SuiteResult) -> str:
+    """`policy test --format junit`: one testsuite per (test file, policy), one testcase per
+    case; a failing case is a `<failure>` with expected vs actual."""
+    from ._shared import yaml_block
+
+    root = ET.Element("testsuites", name="mrm-gate policy tests",
+                      tests=str(len(suite.results)), failures=str(suite.counts()[1]),
+                      time=_time(suite.duration_s))
+    groups: dict[tuple[str, str], list[CaseResult]] = {}
+    for r in suite.results:
+        groups.setdefault((r.file, r.policy), []).append(r)
+    for (file, policy), rs in groups.items():
+        ts = ET.SubElement(root, "testsuite", name=_clean(f"{Path(file).name} [{policy}]"),
+                           tests=str(len(rs)), failures=str(sum(not r.ok for r in rs)),
+                           errors="0", skipped="0", time=_time(sum(r.duration_s for r in rs)))
+        for r in rs:
+            tc = ET.SubElement(ts, "testcase", name=_clean(r.case),
+                               classname=_clean(f"{rs[0].policy_name}.{Path(file).stem}"),
+                               time=_time(r.duration_s))
+            if not r.ok:
+                fail = ET.SubElement(tc, "failure", message=_clean(r.problems[0]),
+                                     type="PolicyTestFailure")
+                fail.text = _clean("\n".join([*r.problems, "", "expected:",
+                                              *yaml_block(r.expected), "actual:",
+                                              *yaml_block(r.actual)]))
+    return _document(root)

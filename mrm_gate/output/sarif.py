@@ -237,3 +237,6 @@ def render_many(decisions: Iterable[Decision], *, root: str | Path | None = None
 def render(decision: Decision) -> str:
     """The `sarif` output format: SARIF 2.1.0 JSON for one decision."""
     return render_many([decision])
+
+
+decision = render  # the registry's name: one function per result type in every format module

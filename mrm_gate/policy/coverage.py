@@ -3,12 +3,12 @@
 A clause is served directly (a control lists it in `refs`), through its sub-clauses (a control
 serves `art-10.2.f`, so `art-10` is partly served), or through a clause of a newer framework that
 supersedes it (an `sr26-2:validation` control serves the SR 11-7 sections that topic replaced).
-The report lists every clause, so the gaps are as visible as the matches.
+The report lists every clause, so the gaps are as visible as the matches. This module computes
+it; `mrm_gate.output` renders it (`render(report, "text")`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,81 +142,3 @@ def _dedupe(controls: list[ServingControl]) -> list[ServingControl]:
         if sc.id not in seen or (seen[sc.id].via and not sc.via):
             seen[sc.id] = sc
     return sorted(seen.values(), key=lambda s: s.id)
-
-
-# --------------------------------------------------------------------------- rendering
-
-MARKS = {"served": "[x]", "partly": "[~]", "none": "[ ]"}
-
-
-def _heading(report: CoverageReport) -> str:
-    scope = f"tier {report.tier}" if report.tier else "all tiers"
-    return (f"{report.framework.short} coverage of policy {report.policy} "
-            f"({report.policy_path}, {scope})")
-
-
-def _summary_line(report: CoverageReport) -> str:
-    s = report.summary()
-    return (f"{s['leaf_served']} of {s['leaf_clauses']} clauses served by at least one control "
-            f"({s['leaf_share']:.0%}); {s['unserved']} clause(s) served by none.")
-
-
-def render_text(report: CoverageReport) -> str:
-    lines = [_heading(report), f"{report.framework.title}", ""]
-    width = max(len("  " * c.depth + c.id) for c in report.clauses)
-    for c in report.clauses:
-        name = ("  " * c.depth + c.id).ljust(width)
-        if c.controls:
-            served = ", ".join(sc.label(report.tier_names) for sc in c.controls)
-        elif c.via_children:
-            served = "through " + ", ".join(c.via_children)
-        else:
-            served = "-"
-        lines.append(f"{MARKS[c.status]} {name}  {c.title}")
-        lines.append(f"{' ' * (width + 6)}{served}")
-    lines += ["", _summary_line(report)]
-    unserved = [c.id for c in report.unserved()]
-    if unserved:
-        lines.append("Not served by any control: " + ", ".join(unserved))
-    lines.append("[x] served  [~] only through sub-clauses  [ ] not served")
-    return "\n".join(lines) + "\n"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def render_markdown(report: CoverageReport) -> str:
-    lines = [f"## {_md(_heading(report))}", "", _md(report.framework.title), "",
-             "| clause | title | status | controls |", "|---|---|---|---|"]
-    for c in report.clauses:
-        if c.controls:
-            served = ", ".join(f"`{sc.id}` ({tier_span(sc.tiers, report.tier_names)})"
-                               + (f" via `{sc.via}`" if sc.via else "") for sc in c.controls)
-        elif c.via_children:
-            served = "through " + ", ".join(f"`{x}`" for x in c.via_children)
-        else:
-            served = ""
-        indent = "&nbsp;&nbsp;" * c.depth
-        status = {"served": "served", "partly": "partly", "none": "**not served**"}[c.status]
-        lines.append(f"| {indent}`{c.id}` | {_md(c.title)} | {status} | {served} |")
-    lines += ["", _summary_line(report)]
-    return "\n".join(lines) + "\n"
-
-
-def render_json(report: CoverageReport) -> str:
-    data = {
-        "policy": report.policy, "policy_path": report.policy_path,
-        "framework": report.framework.id, "framework_title": report.framework.title,
-        "tier": report.tier, "summary": report.summary(),
-        "clauses": [{
-            "id": c.id, "title": c.title, "depth": c.depth, "leaf": c.leaf, "status": c.status,
-            "controls": [{"id": sc.id, "check": sc.check, "severity": sc.severity,
-                          "tiers": sc.tiers, "via": sc.via} for sc in c.controls],
-            "through_sub_clauses": c.via_children,
-        } for c in report.clauses],
-    }
-    return json.dumps(data, indent=2) + "\n"
-
-
-RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}

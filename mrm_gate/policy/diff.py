@@ -18,11 +18,12 @@ is classified from what it does to a model:
 
 Changes to a control's `refs` are listed as `mapping`: they change the regulatory mapping
 (`policy coverage`), not what the gate decides.
+
+This module computes the diff; `mrm_gate.output` renders it (`render(diff, "markdown")`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -283,62 +284,3 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
     changes = _tiering(old, new) + _controls(old, new)
     changes.sort(key=lambda c: KINDS.index(c.kind))  # stable: tiering first within a kind
     return PolicyDiff(old, new, changes)
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def _title(d: PolicyDiff) -> str:
-    def name(p: Policy) -> str:
-        v = f" {p.metadata.version}" if p.metadata.version else ""
-        return f"{p.metadata.name}{v} ({p.path})"
-
-    return f"Policy diff: {name(d.old)} -> {name(d.new)}"
-
-
-def _summary(d: PolicyDiff) -> str:
-    c = d.counts()
-    if not d.changes:
-        return "No material change: same controls, thresholds, severities, tiers and tiering."
-    return ", ".join(f"{c[k]} {k}" for k in KINDS) + (
-        "; this change LOOSENS the policy" if d.loosens else "")
-
-
-def render_text(d: PolicyDiff) -> str:
-    lines = [_title(d), ""]
-    width = max([len(c.subject) for c in d.changes] + [8])
-    for c in d.changes:
-        tiers = f"  [{', '.join(c.tiers)}]" if c.tiers else ""
-        lines.append(f"  {c.kind:<9}  {c.subject:<{width}}  {c.what}{tiers}")
-    if d.changes:
-        lines.append("")
-    lines.append(_summary(d))
-    return "\n".join(lines) + "\n"
-
-
-def render_markdown(d: PolicyDiff) -> str:
-    lines = [f"## {_title(d)}", ""]
-    if d.changes:
-        lines += ["| change | control | what | tiers |", "|---|---|---|---|"]
-        for c in d.changes:
-            what = c.what.replace("|", "\\|")
-            lines.append(f"| {c.kind} | `{c.subject}` | {what} | {', '.join(c.tiers)} |")
-        lines.append("")
-    lines.append(_summary(d))
-    return "\n".join(lines) + "\n"
-
-
-def render_json(d: PolicyDiff) -> str:
-    data = {
-        "old": {"name": d.old.metadata.name, "version": d.old.metadata.version,
-                "path": d.old.path, "sha256": d.old.sha256},
-        "new": {"name": d.new.metadata.name, "version": d.new.metadata.version,
-                "path": d.new.path, "sha256": d.new.sha256},
-        "counts": d.counts(), "loosens": d.loosens,
-        "changes": [{"subject": c.subject, "kind": c.kind, "what": c.what, "field": c.path,
-                     "old": c.old, "new": c.new, "tiers": c.tiers} for c in d.changes],
-    }
-    return json.dumps(data, indent=2, default=str) + "\n"
-
-
-RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}

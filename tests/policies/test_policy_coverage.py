@@ -9,8 +9,9 @@ from policy_helpers import POLICIES, write
 
 from mrm_gate.cli import run
 from mrm_gate.errors import UserError
+from mrm_gate.output import render
 from mrm_gate.policy import load_policy
-from mrm_gate.policy.coverage import coverage, render_markdown, render_text, tier_span
+from mrm_gate.policy.coverage import coverage, tier_span
 
 POLICY = """\
 apiVersion: mrm-gate/v1
@@ -64,7 +65,7 @@ def test_superseded_framework_is_served_through_its_successor(policy):
     served = {c.id: c.controls for c in report.clauses if c.controls}
     assert "sec-5" in served
     assert served["sec-5"][0].via == "sr26-2:validation"
-    assert "via sr26-2:validation" in render_text(report)
+    assert "via sr26-2:validation" in render(report, "text")
 
 
 def test_summary_counts_leaf_clauses(policy):
@@ -86,7 +87,7 @@ def test_tier_span(tiers, text):
 
 
 def test_markdown_lists_every_clause_and_marks_gaps(policy):
-    text = render_markdown(coverage(policy, "nist-ai-rmf"))
+    text = render(coverage(policy, "nist-ai-rmf"), "markdown")
     assert text.count("\n| ") == 1 + len(coverage(policy, "nist-ai-rmf").clauses)
     assert "**not served**" in text
 

@@ -93,7 +93,7 @@ def test_reports_are_valid_sarif_and_junit(runner, monkeypatch, capsys):
     xmlschema.XMLSchema(SCHEMAS / "junit-10.xsd").validate(junit)
     assert junit.count("<testsuite ") == 4
     # per-model reports in their own folders
-    assert list((reports / "models_blocked").glob("*.html"))
+    assert list(reports.glob("models_blocked-*/*.html"))  # folder: slug + hash of the path
     comment = (reports / "pr-comment.md").read_text()
     assert comment.startswith("<!-- mrm-gate:pr-comment -->\n## mrm-gate: ⛔ BLOCK")
 
