@@ -26,6 +26,11 @@ from . import EXIT_APPROVE, EXIT_BLOCK
 @click.option("--fail-on", type=click.Choice(["block", "conditional"]), default="block",
               show_default=True, help="Lowest verdict that exits non-zero.")
 @click.option("--decision-log", type=click.Path(), help="Append the decision to this log.")
+@click.option("--checkpoint", "checkpoint_file", type=click.Path(), help="After appending, write "
+              "a signed checkpoint of the log's head to this file (kept apart from the log; "
+              "`audit verify --checkpoint` then detects truncation). Needs --checkpoint-key.")
+@click.option("--checkpoint-key", metavar="KEY", help="Key that signs checkpoints: env:VAR "
+              "(HMAC) or an Ed25519 PEM private key.")
 @click.option("--attest", "attest_key", metavar="KEY", help="Also write a signed decision "
               "record (<report>.attestation.json, next to the reports) with KEY: env:VAR (HMAC) "
               "or an Ed25519 PEM private key; a gated MLflow server in attestation mode "
@@ -37,8 +42,8 @@ from . import EXIT_APPROVE, EXIT_BLOCK
               "model runs code when loaded): only for sources you trust.")
 @click.option("--quiet", "-q", is_flag=True, help="No terminal report, only the exit code.")
 def evaluate(model_uri, evidence_dir, source_name, policy_path, target, waivers_path, formats,
-             output_dir, fail_on, decision_log, attest_key, tracking_uri, timeout, trust_model_code,
-             quiet) -> int:
+             output_dir, fail_on, decision_log, checkpoint_file, checkpoint_key, attest_key,
+             tracking_uri, timeout, trust_model_code, quiet) -> int:
     """Evaluate MODEL_URI (models:/NAME/VERSION or models:/NAME@ALIAS, or any subject an
     installed evidence source accepts) or --evidence DIR against --policy, and exit 0
     (approve), 1 (block) or 2 (usage/policy error)."""
@@ -67,8 +72,13 @@ def evaluate(model_uri, evidence_dir, source_name, policy_path, target, waivers_
         settings=SourceSettings(tracking_uri=tracking_uri, timeout_s=timeout))
     # The log first: nothing (a report, an attestation) may claim a decision no log holds.
     recorders: list = []
+    if bool(checkpoint_file) != bool(checkpoint_key):
+        raise UserError("--checkpoint and --checkpoint-key go together")
+    if checkpoint_file and not decision_log:
+        raise UserError("--checkpoint anchors a decision log: give --decision-log too")
     if decision_log:
-        recorders.append(DecisionLogRecorder(decision_log))
+        recorders.append(DecisionLogRecorder(decision_log, checkpoint=(
+            (checkpoint_file, checkpoint_key) if checkpoint_file else None)))
     if output_dir:
         recorders.append(ReportFiles(output_dir, fmts))
     if attest_key:

@@ -120,16 +120,24 @@ class DecisionLogRecorder:
     name = "decision log"
 
     def __init__(self, log: Any, *, kind: str = "decision",
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None,
+                 checkpoint: tuple[str, str] | None = None) -> None:
+        """`log`: a DecisionLog or a path; `checkpoint`: (file, key spec) to anchor the head
+        with a signed checkpoint after each append."""
         from ..audit import DecisionLog
 
         self.log = log if isinstance(log, DecisionLog) else DecisionLog(log)
         self.kind = kind
         self.extra = dict(extra or {})
+        self.checkpoint = checkpoint
 
     def prepare(self) -> None:
         if Path(self.log.path).is_dir():
             raise UserError(f"decision log {self.log.path} is a directory; name a file")
+        if self.checkpoint is not None:
+            from ..audit import CheckpointWriter
+
+            self.log.checkpoint = CheckpointWriter.to_file(*self.checkpoint)  # bad key: exit 2
 
     def record(self, decision: Decision, recording: Recording) -> None:
         extra = dict(self.extra)

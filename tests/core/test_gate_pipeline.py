@@ -155,3 +155,30 @@ def test_sources_are_chosen_by_entry_point_not_by_prefix() -> None:
         open_source("x", name="nope")
     with pytest.raises(UserError, match="does not accept"):
         open_source("models:/pd/1", name="local")
+
+
+def test_evaluate_anchors_the_log_with_a_checkpoint_and_truncation_is_caught(
+        tmp_path, monkeypatch, capsys) -> None:
+    from core_helpers import BASE_POLICY
+
+    from mrm_gate.cli import run
+
+    monkeypatch.setenv("MRM_CP_KEY", "a-long-enough-checkpoint-secret-0123456789")
+    policy = write(tmp_path / "p.yaml", BASE_POLICY)
+    folder = tmp_path / "ev"
+    write(folder / "evidence.yaml", "model: {name: pd, version: '1', tags: {owner: a}}\n"
+          "run: {metrics: {auc: 0.8, ks: 0.4, brier: 0.05}}\n")
+    log, cp = tmp_path / "log.jsonl", tmp_path / "log.checkpoints"
+    args = ["evaluate", "--evidence", str(folder), "--policy", str(policy), "-q",
+            "--decision-log", str(log), "--checkpoint", str(cp), "--checkpoint-key",
+            "env:MRM_CP_KEY"]
+    assert run(args) == 0 and run(args) == 0
+    verify = ["audit", "verify", str(log), "--checkpoint", str(cp), "--key", "env:MRM_CP_KEY"]
+    assert run(verify) == 0
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:-1]))  # the newest record removed
+    capsys.readouterr()
+    assert run(verify) == 1
+    err = capsys.readouterr().err
+    assert "TAMPERED" in err and "the log ends at seq 0" in err
+    assert run(args[:-2]) == 2  # --checkpoint without its key
