@@ -17,6 +17,8 @@ from mrm_gate.errors import UserError
 from .config import GateConfig, load_config
 
 _logger = logging.getLogger("mrm_gate_mlflow")
+# Error messages longer than this are cut (MLflow's validators echo the offending value).
+MAX_ERROR_CHARS = 2000
 
 
 def _fail(exc: Exception) -> SystemExit:
@@ -54,22 +56,33 @@ def create_app(app=None):
 
 
 def install(app, gate) -> None:
-    """Register the gate's before/after request hooks on MLflow's Flask app."""
+    """Register the gate's before/after request hooks and its metrics route on MLflow's
+    Flask app."""
     from flask import g, request
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import PERMISSION_DENIED, TEMPORARILY_UNAVAILABLE
     from mlflow.server.handlers import _get_request_message
 
     from .gate import Refusal
-    from .routes import gated_endpoints
+    from .observe import configure_logging
+    from .routes import check_fields, check_json_body, gated_endpoints
 
+    configure_logging()
     table = gated_endpoints()
 
-    def error(message: str, code) -> object:
-        exc = MlflowException(message, error_code=code)
-        resp = app.response_class(exc.serialize_as_json(), status=exc.get_http_status_code(),
+    def mlflow_error(exc: MlflowException) -> object:
+        """MLflow's own error response for `exc` (its JSON, its HTTP status); a message that
+        echoes a huge value from the request is cut."""
+        if len(exc.message) > MAX_ERROR_CHARS:
+            from mlflow.protos.databricks_pb2 import ErrorCode
+
+            exc = MlflowException(exc.message[:MAX_ERROR_CHARS] + "... (cut)",
+                                  error_code=ErrorCode.Value(exc.error_code))
+        return app.response_class(exc.serialize_as_json(), status=exc.get_http_status_code(),
                                   mimetype="application/json")
-        return resp
+
+    def error(message: str, code) -> object:
+        return mlflow_error(MlflowException(message, error_code=code))
 
     def before_request():
         # Key on the route Flask matched (what will actually be dispatched), not the raw path:
@@ -79,19 +92,31 @@ def install(app, gate) -> None:
         if hit is None:
             return None
         request_class, handler = hit
+        # A malformed request gets MLflow's own 400 (INVALID_PARAMETER_VALUE), never a 5xx
+        # that clients retry, and is never evaluated: the handler would refuse it anyway.
         try:
+            check_json_body(request)
             msg = _get_request_message(request_class(), flask_request=request)
-        except MlflowException as exc:  # malformed: MLflow's own error, never a pass
-            return error(exc.message, exc.error_code)
+            check_fields(msg)
+        except MlflowException as exc:
+            gate.observer.refused("malformed_request")
+            return mlflow_error(exc)
+        except Exception as exc:
+            gate.observer.refused("malformed_request")
+            return mlflow_error(MlflowException.invalid_parameter_value(
+                f"malformed request for {request_class.__name__}: {type(exc).__name__}"))
         pending: list = []
         who = caller(gate.cfg)
         g.mrm_gate_held = who.held  # released in teardown, whatever happens next
         try:
             handler(gate, msg, who, pending)
         except Refusal as r:
+            if not getattr(r, "counted", False):
+                gate.observer.refused(r.reason)
             return error(r.message, TEMPORARILY_UNAVAILABLE if r.busy else PERMISSION_DENIED)
         except Exception as exc:  # fail closed on anything unexpected
             _logger.exception("mrm-gate hook failed")
+            gate.observer.refused("internal")
             return error(f"mrm-gate could not check this request and refuses it (fail closed): "
                          f"{type(exc).__name__}: {str(exc)[:300]}", PERMISSION_DENIED)
         if pending:
@@ -113,9 +138,30 @@ def install(app, gate) -> None:
                     _logger.exception("mrm-gate could not log the removal of @%s", alias)
         return response
 
+    def metrics():
+        body, content_type = gate.observer.exposition()
+        return app.response_class(body, status=200, content_type=content_type)
+
     app.before_request(before_request)
     app.after_request(after_request)
     app.teardown_request(teardown_request)
+    add_metrics_route(app, metrics)
+
+
+def add_metrics_route(app, view) -> None:
+    """`GET <static prefix>/mrm-gate/metrics`: Prometheus metrics of the gate. It is not a
+    registry route, so the gate does not intercept it; with `identity: basic-auth` MLflow's
+    basic-auth asks for credentials like on every other route."""
+    from mlflow.server.handlers import STATIC_PREFIX_ENV_VAR
+
+    from .observe import METRICS_PATH
+
+    prefix = (os.environ.get(STATIC_PREFIX_ENV_VAR) or "").rstrip("/")
+    endpoint = "mrm_gate_metrics"
+    if endpoint in app.view_functions:  # installed again (tests): replace the view
+        app.view_functions[endpoint] = view
+        return
+    app.add_url_rule(prefix + METRICS_PATH, endpoint, view, methods=["GET"])
 
 
 def caller(cfg: GateConfig):

@@ -27,9 +27,9 @@ from __future__ import annotations
 import fnmatch
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from mrm_gate.errors import ErrorItem, UserError
 from mrm_gate.evidence.model import GATE_TAG_PREFIXES
@@ -40,8 +40,36 @@ CONFIG_ENV = "MRM_GATE_MLFLOW_CONFIG"
 # `owner_tags` (declarations by the model owner that the policy reads: tier, exposure, purpose)
 # and the attestation tag (a signed record: forging it gains nothing).
 RESERVED_PREFIX = "mrm."
+# Without `owner_tags` in the configuration, owners may write these plus every `mrm.` tag the
+# enforced policy reads from them (derived from the policy: see `policy_owner_tags`).
 DEFAULT_OWNER_TAGS = ("mrm.risk_tier", "mrm.exposure", "mrm.purpose", "mrm.owner",
                       "mrm.use_case", "mrm.validator", "mrm.validation_*", "mrm.review_*")
+
+
+def _is_gate_tag(key: str) -> bool:
+    return any(key.startswith(p) or fnmatch.fnmatch(p, key) for p in GATE_TAG_PREFIXES)
+
+
+def policy_owner_tags(policy: Any) -> list[str]:
+    """The `mrm.` tag keys `policy` expects model owners to set, derived from the policy itself:
+    the tiering tag, the `tag:` inputs of tiering rules, and in every control's params the
+    values of `tags` (e.g. `metadata.required`) and of any `*_tag` parameter (e.g.
+    `gap_risk.expected_loss`'s `fund_tag`). Keys the gate writes itself are never included.
+    """
+    keys: list[str] = []
+    tiering = policy.tiering
+    if tiering.tag:
+        keys.append(tiering.tag)
+    for rule in tiering.rules:
+        keys += [p.tag for p in (*rule.all, *rule.any) if p.tag]
+    for resolved in policy.effective.values():
+        for rc in resolved:
+            for name, value in (rc.control.params or {}).items():
+                if name == "tags" and isinstance(value, list):
+                    keys += [v for v in value if isinstance(v, str)]
+                elif (name == "tag" or name.endswith("_tag")) and isinstance(value, str):
+                    keys.append(value)
+    return sorted({k for k in keys if k.startswith(RESERVED_PREFIX) and not _is_gate_tag(k)})
 
 
 class _Strict(BaseModel):
@@ -92,7 +120,8 @@ class GateConfig(_Strict):
     protected_aliases: list[str] = Field(default_factory=lambda: ["champion", "production"])
     protected_stages: list[str] = Field(default_factory=lambda: ["Production"])
     allow_conditional: bool = True
-    owner_tags: list[str] = Field(default_factory=lambda: list(DEFAULT_OWNER_TAGS))
+    # None: DEFAULT_OWNER_TAGS plus the `mrm.` tags the policy asks owners to set (derived)
+    owner_tags: list[str] | None = None
     # Prompts are registered models too. Gated by default (fail closed): with false, a model
     # created as a prompt is not gated, and the prompt marker cannot be changed afterwards.
     gate_prompts: bool = True
@@ -107,12 +136,15 @@ class GateConfig(_Strict):
 
     # resolved at load time (not part of the file)
     base_dir: str = Field(default=".", exclude=True)
+    source_file: str | None = Field(default=None, exclude=True)
+    _policy_tags: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("owner_tags")
     @classmethod
-    def _owner_tags_not_gate_tags(cls, v: list[str]) -> list[str]:
-        bad = [k for k in v if not k.startswith(RESERVED_PREFIX)
-               or any(k.startswith(p) or fnmatch.fnmatch(p, k) for p in GATE_TAG_PREFIXES)]
+    def _owner_tags_not_gate_tags(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        bad = [k for k in v if not k.startswith(RESERVED_PREFIX) or _is_gate_tag(k)]
         if bad:
             raise ValueError(
                 f"owner_tags {bad} must be keys under 'mrm.' that the gate does not write "
@@ -146,13 +178,25 @@ class GateConfig(_Strict):
     def is_protected_stage(self, stage: str) -> bool:
         return stage.lower() in {s.lower() for s in self.protected_stages}
 
+    def use_policy(self, policy: Any) -> None:
+        """Record the `mrm.` tags the enforced policy asks owners to set (called when the
+        policy is loaded or reloaded); they are owner-writable unless `owner_tags` is set."""
+        self._policy_tags = tuple(policy_owner_tags(policy))
+
+    @property
+    def owner_tag_patterns(self) -> list[str]:
+        """The `mrm.` keys (glob patterns) model owners may write."""
+        if self.owner_tags is not None:
+            return list(self.owner_tags)
+        return list(dict.fromkeys([*DEFAULT_OWNER_TAGS, *self._policy_tags]))
+
     def is_reserved_tag(self, key: str) -> bool:
         """True for a key only the gate may write or delete."""
         from mrm_gate.attestation import ATTESTATION_TAG
 
         if not key.startswith(RESERVED_PREFIX) or key == ATTESTATION_TAG:
             return False
-        return not any(fnmatch.fnmatchcase(key, pat) for pat in self.owner_tags)
+        return not any(fnmatch.fnmatchcase(key, pat) for pat in self.owner_tag_patterns)
 
 
 def load_config(path: str | Path | None = None) -> GateConfig:
@@ -174,17 +218,29 @@ def load_config(path: str | Path | None = None) -> GateConfig:
     loc = load_yaml(p, "gate configuration")
     if not isinstance(loc.data, dict):
         raise UserError(f"gate configuration {p} must be a YAML mapping")
+    resolved = {"base_dir": str(p.resolve().parent), "source_file": str(p)}
+    schema_items: list[ErrorItem] = []
+    cfg: GateConfig | None = None
     try:
-        cfg = GateConfig.model_validate({**loc.data, "base_dir": str(p.resolve().parent)})
+        cfg = GateConfig.model_validate({**loc.data, **resolved})
     except ValidationError as exc:
         keys = _known_keys(GateConfig, AttestationConfig, BreakGlassConfig, EvidenceConfig,
                            WebhookConfig, HeaderIdentity)
-        raise UserError(f"invalid gate configuration {p}",
-                        pydantic_items(exc, loc, known_keys=keys)) from None
-    problems = check_usable(cfg, loc)
+        schema_items = pydantic_items(exc, loc, known_keys=keys)
+        # Every problem at once: check what can be used of the rest (the keys in error left
+        # at their defaults), so a bad key does not hide a missing policy or key file.
+        bad = {str(e["loc"][0]) for e in exc.errors() if e.get("loc")}
+        try:
+            cfg = GateConfig.model_validate(
+                {**{k: v for k, v in loc.data.items() if k not in bad}, **resolved})
+        except ValidationError:
+            cfg = None  # a required key is missing or wrong: already reported
+    problems = schema_items + (check_usable(cfg, loc) if cfg is not None else [])
     if problems:
-        raise UserError(f"gate configuration {p} cannot be used", problems)
-    return cfg
+        head = (f"invalid gate configuration {p}" if schema_items
+                else f"gate configuration {p} cannot be used")
+        raise UserError(head, problems)
+    return cfg  # type: ignore[return-value]
 
 
 def check_usable(cfg: GateConfig, loc) -> list[ErrorItem]:
@@ -202,6 +258,7 @@ def check_usable(cfg: GateConfig, loc) -> list[ErrorItem]:
     policy = None
     try:
         policy = load_policy(cfg.path(cfg.policy))
+        cfg.use_policy(policy)
     except UserError as exc:
         add("policy", f"policy cannot be loaded: {exc}")
     if cfg.waivers and policy is not None:

@@ -3,36 +3,50 @@
 `Gate.check_promotion` is called for a request to put a model version under a protected alias or
 stage. It returns normally when the request may proceed and raises `Refusal` otherwise. Every
 path that is not a clear approval refuses (fail closed): an unreadable policy, evidence that
-cannot be collected, an evaluation that errors, a missing or invalid attestation, a failure to
-record the decision.
+cannot be collected (including a baseline the registry could not read), an evaluation that
+errors, a missing or invalid attestation, a failure to record the decision.
+
+Evaluate mode runs on the one gate pipeline (`mrm_gate.gate.run_gate`) with the MLflow evidence
+source reading the server's own stores in-process, and records in the order that keeps the
+record honest: report artifact, decision log, then the version's tags. When a recorder fails,
+the later ones do not run, so no tag ever claims an approval that no log holds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
 import logging
-import os
-import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mrm_gate.errors import EvidenceError, UserError
-from mrm_gate.mlflow import REPORT_ARTIFACT_DIR, action_text, refusal_message, report_files
+from mrm_gate.gate import DecisionLogRecorder, MlflowDecisionRecorder
+from mrm_gate.gate.recorders import decision_tags
+from mrm_gate.mlflow import action_text, refusal_message
 
 from .config import GateConfig, load_verify_keys
+from .observe import GateObserver
 
 _logger = logging.getLogger("mrm_gate_mlflow")
 
 
 class Refusal(Exception):
-    """The request is refused; `message` goes to the client (HTTP 403 PERMISSION_DENIED)."""
+    """The request is refused; `message` goes to the client (HTTP 403 PERMISSION_DENIED).
 
-    def __init__(self, message: str, *, busy: bool = False) -> None:
+    `reason` is the refusal's class, for metrics: verdict, attestation, policy_unreadable,
+    recording, break_glass, busy, internal.
+    """
+
+    def __init__(self, message: str, *, busy: bool = False, reason: str = "verdict") -> None:
         super().__init__(message)
         self.message = message
         self.busy = busy  # 503: the client may retry
+        self.reason = "busy" if busy else reason
 
 
 @dataclass
@@ -42,44 +56,52 @@ class Caller:
     user: str | None = None
     break_glass_reason: str | None = None
     remote_addr: str | None = None
-    files_uri: str | None = None  # where evidence files are downloaded from (this server)
+    files_uri: str | None = None  # recorded as the evidence's tracking URI (this server)
     # Locks held until MLflow has applied the request (released by the app's teardown hook).
     held: list = field(default_factory=list)
 
 
 class PolicyCache:
-    """The policy and waivers, reloaded when a file changes; a reload failure refuses."""
+    """The policy and waivers, reloaded when the *content* of any of their files changes.
+
+    Every `get()` hashes the files (the policy, every file of its `extends` chain, the
+    waivers): a swapped file is enforced from the next request on, whatever its size or
+    modification time. Policies are small; hashing them costs tens of microseconds (measured in
+    benchmarks/results/mlflow_gate.md). A reload failure refuses every protected promotion
+    until the files are fixed (fail closed).
+    """
 
     def __init__(self, cfg: GateConfig) -> None:
         self.cfg = cfg
         self._lock = threading.Lock()
-        self._stamp: tuple | None = None
+        self._digest: str | None = None
         self._value: tuple[Any, list] | None = None
+        self._files: list[Path] = self._base_files()
 
-    def _files(self) -> list[Path]:
-        files = [Path(f) for f in (self._value[0].files if self._value else [])]
-        files.append(self.cfg.path(self.cfg.policy))
+    def _base_files(self) -> list[Path]:
+        files = [self.cfg.path(self.cfg.policy)]
         if self.cfg.waivers:
             files.append(self.cfg.path(self.cfg.waivers))
-        return files
+        return files  # type: ignore[return-value]
 
     @staticmethod
-    def _stat(files: list[Path]) -> tuple:
-        out = []
+    def _content_digest(files: list[Path]) -> str:
+        h = hashlib.sha256()
         for f in files:
+            h.update(str(f).encode("utf-8", "surrogateescape") + b"\0")
             try:
-                st = f.stat()
-                out.append((str(f), st.st_mtime_ns, st.st_size))
-            except OSError:
-                out.append((str(f), None, None))
-        return tuple(out)
+                h.update(f.read_bytes())
+            except OSError as exc:
+                h.update(f"<unreadable: {exc.errno}>".encode())
+            h.update(b"\0")
+        return h.hexdigest()
 
     def get(self) -> tuple[Any, list]:
         from mrm_gate.policy import load_policy, load_waivers
 
         with self._lock:
-            stamp = self._stat(self._files())
-            if self._value is not None and stamp == self._stamp:
+            digest = self._content_digest(self._files)
+            if self._value is not None and digest == self._digest:
                 return self._value
             try:
                 policy = load_policy(self.cfg.path(self.cfg.policy))
@@ -87,15 +109,22 @@ class PolicyCache:
                            if self.cfg.waivers else [])
             except UserError as exc:
                 self._value = None
+                self._digest = None
+                self._files = self._base_files()
                 raise Refusal(f"mrm-gate cannot read its policy, so it refuses every protected "
-                              f"promotion (fail closed): {exc}") from None
+                              f"promotion (fail closed): {exc}",
+                              reason="policy_unreadable") from None
+            self.cfg.use_policy(policy)  # the owner-writable tags follow the policy
+            files = [Path(f) for f in policy.files] + self._base_files()
+            self._files = list(dict.fromkeys(files))
             self._value = (policy, waivers)
-            self._stamp = self._stat(self._files())
+            # the digest of what was just loaded; a change in between is seen next time
+            self._digest = self._content_digest(self._files)
             return self._value
 
 
 class Gate:
-    def __init__(self, cfg: GateConfig) -> None:
+    def __init__(self, cfg: GateConfig, observer: GateObserver | None = None) -> None:
         from mrm_gate.attestation import parse_duration
         from mrm_gate.audit import DecisionLog
 
@@ -105,6 +134,7 @@ class Gate:
         self.log = DecisionLog(cfg.decision_log_path)
         self.keys = load_verify_keys(cfg.attestation.keys, cfg)
         self.max_age = parse_duration(cfg.attestation.max_age)
+        self.observer = observer or GateObserver()
         self._slots = threading.BoundedSemaphore(cfg.max_concurrent_evaluations)
         self._targets: dict[tuple[str, str], threading.Lock] = {}
         self._targets_guard = threading.Lock()
@@ -114,51 +144,70 @@ class Gate:
         with self._targets_guard:
             return self._targets.setdefault(key, threading.Lock())
 
+    def refresh_policy(self) -> None:
+        """Reload the policy if its files changed, so the owner-writable tags follow it; an
+        unreadable policy keeps the tags of the last one that loaded."""
+        with contextlib.suppress(Refusal):
+            self.policies.get()
+
     # ---- evidence -------------------------------------------------------------------------
 
-    def load_evidence(self, name: str, version: str, files_uri: str | None, client=None):
-        """Evidence of one version read in-process, and a baseline resolver (EvidenceError)."""
-        from mrm_gate.evidence.mlflow_source import version_evidence
+    def source(self, files_uri: str | None, client=None):
+        """The MLflow evidence source over this server's own stores (no HTTP, no global
+        tracking URI). One per request: the client caches what it read."""
+        from mrm_gate.evidence.mlflow_source import MlflowSource
+        from mrm_gate.evidence.source import SourceSettings
 
         from .server_store import InProcessArtifactStore, InProcessClient
 
         client = client or InProcessClient()
+        return MlflowSource(SourceSettings(
+            tracking_uri=files_uri or "", timeout_s=self.cfg.evidence.timeout_s, client=client,
+            store_for=lambda run_id: InProcessArtifactStore(run_id, client)))
 
-        def read(v: str):
-            try:
-                ev = version_evidence(
-                    client, files_uri or "", name, v, f"models:/{name}/{v}",
-                    store_for=lambda run_id: InProcessArtifactStore(run_id, client))
-            except EvidenceError:
-                raise
-            except Exception as exc:
-                raise EvidenceError(f"cannot read model {name!r} version {v}: "
-                                    f"{_first_line(exc)}") from None
-            return ev
+    def load_evidence(self, name: str, version: str, files_uri: str | None, client=None):
+        """Evidence of one version read in-process, and its baseline resolver.
 
-        def baseline(alias: str | None = None, version: str | None = None):
-            try:
-                v = (str(client.get_model_version_by_alias(name, alias).version)
-                     if alias is not None else str(version))
-                client.get_model_version(name, v)
-            except Exception:
-                return None
-            return read(v)
-
-        return read(str(version)), baseline
+        Raises EvidenceError. The resolver returns None only when no version holds the alias;
+        a registry that cannot be read raises EvidenceError (the control errors and blocks).
+        """
+        src = self.source(files_uri, client)
+        evidence = src.load(f"models:/{name}/{version}")
+        return evidence, src.baseline_resolver(evidence)
 
     # ---- promotions -----------------------------------------------------------------------
 
     def check_promotion(self, name: str, version: str, *, alias: str | None = None,
                         stage: str | None = None, caller: Caller) -> dict[str, Any] | None:
         """Allow (return the log record, None for prompts) or refuse (raise Refusal) one
-        protected promotion."""
+        protected promotion. Every outcome is one structured log line and one metric."""
         from .server_store import InProcessClient
 
-        client = InProcessClient()  # one per request: reads are shared within it
+        started = time.perf_counter()
+        target = alias if alias is not None else stage
+        outcome: dict[str, Any] = {"model": name, "version": str(version), "target": target,
+                                   "mode": self.cfg.mode, "actor": caller.user}
+        try:
+            record = self._check_promotion(name, str(version), alias, stage, target, caller,
+                                           InProcessClient(), outcome)
+        except Refusal as r:
+            self.observer.decided(outcome, allowed=False, refusal=r.reason,
+                                  seconds=time.perf_counter() - started)
+            r.counted = True  # type: ignore[attr-defined]
+            raise
+        except BaseException:
+            self.observer.decided(outcome, allowed=False, refusal="internal",
+                                  seconds=time.perf_counter() - started)
+            raise
+        if record is not None:
+            self.observer.decided(outcome, allowed=True, refusal=None,
+                                  seconds=time.perf_counter() - started)
+        return record
+
+    def _check_promotion(self, name, version, alias, stage, target, caller: Caller, client,
+                         outcome: dict) -> dict[str, Any] | None:
         if not self.cfg.gate_prompts and client.is_prompt(name):
             return None  # prompts live in the registry too; they are not models
-        target = alias if alias is not None else stage
         action = action_text(name, version, alias=alias, stage=stage)
         bg = self._break_glass(caller, action, name, version, target)
         # One promotion per (model, alias/stage) at a time, from the decision until MLflow has
@@ -174,9 +223,11 @@ class Gate:
                           "evaluated, retry shortly", busy=True)
         try:
             if self.cfg.mode == "attestation":
-                record = self._attested(name, version, target, action, caller, bg, client)
+                record = self._attested(name, version, target, action, caller, bg, client,
+                                        outcome)
             else:
-                record = self._evaluated(name, version, target, action, caller, bg, client)
+                record = self._evaluated(name, version, target, action, caller, bg, client,
+                                         outcome)
         except BaseException:
             lock.release()
             raise
@@ -205,84 +256,92 @@ class Gate:
             self.log.append({"model": {"name": name, "version": version}, "target": target,
                              "actor": caller.user, "reason": reason, "refused": problem,
                              "at": _now().isoformat()}, kind="break_glass_refused")
-            raise Refusal(f"mrm-gate refused break-glass for {action}: {problem}")
+            raise Refusal(f"mrm-gate refused break-glass for {action}: {problem}",
+                          reason="break_glass")
         return reason
 
-    def _evaluated(self, name, version, target, action, caller: Caller, bg, client) -> dict:
+    def _allowed(self, verdict: str) -> bool:
+        return verdict == "APPROVE" or (verdict == "CONDITIONAL" and self.cfg.allow_conditional)
+
+    def _evaluated(self, name, version, target, action, caller: Caller, bg, client,
+                   outcome: dict) -> dict:
         from mrm_gate.controls.context import EvaluationOptions
-        from mrm_gate.decision import ModelRef, Verdict
-        from mrm_gate.engine import blocked_decision, evaluate
+        from mrm_gate.gate import GateRequest, Recording, RecordingFailed, run_gate
+        from mrm_gate.gate.recorders import MlflowReportArtifact
+
+        from .server_store import InProcessWriter
 
         policy, waivers = self.policies.get()
+        request = GateRequest(
+            subject=f"models:/{name}/{version}", policy=policy, waivers=waivers,
+            waivers_file=str(self.cfg.path(self.cfg.waivers)) if self.cfg.waivers else None,
+            target=target, options=EvaluationOptions(trust_model_code=self.cfg.trust_model_code),
+            actor=caller.user)
+        writer = InProcessWriter(client)
+        override = _BreakGlass(self, caller, bg)
+        recorders = [
+            MlflowReportArtifact(writer, fallback_dir=self.cfg.reports_path),
+            _GateLog(self.log, extra={"action": action, "mode": "evaluate"}, override=override),
+            _GateTags(writer, mode=self.cfg.mode, override=override),
+        ]
+        recording = Recording()
         try:
-            evidence, baseline = self.load_evidence(name, version, caller.files_uri, client)
-        except EvidenceError as exc:
-            decision = blocked_decision(
-                policy, ModelRef(name=name, version=version, uri=f"models:/{name}/{version}",
-                                 source_kind="mlflow"), target, str(exc), actor=caller.user)
-        else:
-            try:
-                decision = evaluate(
-                    policy, evidence, target=target, waivers=waivers,
-                    waivers_file=str(self.cfg.path(self.cfg.waivers)) if waivers else None,
-                    options=EvaluationOptions(trust_model_code=self.cfg.trust_model_code),
-                    baseline=baseline, actor=caller.user)
-            except Exception as exc:  # an engine bug must not open the gate
-                _logger.exception("evaluation failed")
-                decision = blocked_decision(policy, _model_ref(evidence), target,
-                                            f"evaluation failed: {_first_line(exc)}",
-                                            evidence_sha256=evidence.content_sha256(),
-                                            actor=caller.user)
-        allowed = decision.verdict == Verdict.APPROVE or (
-            decision.verdict == Verdict.CONDITIONAL and self.cfg.allow_conditional)
-        run_id = decision.model.run_id
-        report = None
-        problems: list[str] = []
-        try:
-            report = self._store_reports(decision, run_id, client)
-        except Exception as exc:
-            problems.append(f"report not stored: {_first_line(exc)}")
-        tags = decision_tags(self.cfg.mode, decision.verdict.value, decision.id, target,
-                             decision.policy.sha256, decision.created_at, decision.tier.tier,
-                             report)
-        override = bg is not None and not allowed
-        if override:
-            tags.update(self._break_glass_tags(caller, bg))
-        try:
-            from .server_store import set_version_tags
-
-            if decision.model.version:
-                set_version_tags(name, version, tags)
-        except Exception as exc:
-            problems.append(f"tags not written: {_first_line(exc)}")
-        extra = {"action": action, "report": report, "mode": "evaluate"}
-        if problems:
-            extra["recording_problems"] = problems
-        if override:
-            extra["break_glass"] = {"user": caller.user, "reason": bg}
-        record = self.log.append(decision, kind="break_glass" if override else "decision",
-                                 extra=extra)
-        if override:
-            return record
-        if not allowed:
-            text = refusal_message(decision, action=action, report=report)
-            if decision.verdict == Verdict.CONDITIONAL:
+            decision = run_gate(request, self.source(caller.files_uri, client),
+                                recorders=recorders, recording=recording)
+        except RecordingFailed as exc:
+            outcome.update(verdict=exc.decision.verdict.value, decision_id=exc.decision.id)
+            self._recording_failed(exc, action)
+            raise Refusal(f"mrm-gate decided {exc.decision.verdict.value} for {action} "
+                          f"(decision {exc.decision.id}) but could not record it "
+                          f"({exc.recorder}: {exc.reason}); refused (fail closed), retry",
+                          reason="recording") from None
+        except UserError as exc:  # a recorder that cannot work at all (e.g. the log path)
+            raise Refusal(f"mrm-gate cannot record decisions, so it refuses {action} "
+                          f"(fail closed): {exc}", reason="recording") from None
+        verdict = decision.verdict.value
+        outcome.update(verdict=verdict, decision_id=decision.id)
+        if override.applied:
+            outcome["break_glass"] = True
+            return recording.log_record or {}
+        if not self._allowed(verdict):
+            text = refusal_message(decision, action=action, report=recording.report_uri)
+            if verdict == "CONDITIONAL":
                 text += "\n(CONDITIONAL decisions are not accepted: allow_conditional is false)"
-            raise Refusal(text)
-        if problems:
-            raise Refusal(f"mrm-gate approved {action} (decision {decision.id}) but could not "
-                          f"record it ({'; '.join(problems)}); refused (fail closed), retry")
-        return record
+            raise Refusal(text, reason="verdict")
+        return recording.log_record or {}
 
-    def _attested(self, name, version, target, action, caller: Caller, bg, client) -> dict:
+    def _recording_failed(self, exc, action: str) -> None:
+        """Say in the log (when it can be written) that a decision was not fully recorded and
+        the promotion refused, so a logged approval is never read as a promotion."""
+        if exc.recorder == _GateLog.name:
+            _logger.error("mrm-gate could not append decision %s to the log: %s",
+                          exc.decision.id, exc.reason)
+            return
+        try:
+            self.log.append({"decision_id": exc.decision.id,
+                             "verdict": exc.decision.verdict.value,
+                             "model": {"name": exc.decision.model.name,
+                                       "version": exc.decision.model.version},
+                             "target": exc.decision.target, "recorder": exc.recorder,
+                             "problem": exc.reason, "promotion": "refused",
+                             "at": _now().isoformat()},
+                            kind="recording_failed", extra={"action": action})
+        except Exception:
+            _logger.exception("mrm-gate could not log the recording failure of %s",
+                              exc.decision.id)
+
+    def _attested(self, name, version, target, action, caller: Caller, bg, client,
+                  outcome: dict) -> dict:
         from mrm_gate.attestation import ATTESTATION_TAG, AttestationError, verify
+
+        from .server_store import InProcessWriter
 
         policy, _waivers = self.policies.get()
         reason = None
         rec: dict | None = None
         evidence_sha = None
         try:
-            evidence, _ = self.load_evidence(name, version, caller.files_uri, client)
+            evidence = self.source(caller.files_uri, client).load(f"models:/{name}/{version}")
             evidence_sha = evidence.content_sha256()
             envelope = evidence.model.tags.get(ATTESTATION_TAG)
             if not envelope:
@@ -300,56 +359,45 @@ class Gate:
                  "actor": caller.user, "policy_sha256": policy.sha256,
                  "evidence_sha256": evidence_sha, "attestation": rec,
                  "verified": reason is None, "reason": reason, "at": _now().isoformat()}
+        if rec is not None:
+            outcome.update(verdict=rec.get("verdict"), decision_id=rec.get("decision_id"))
         if reason is not None and bg is None:
             self.log.append(entry, kind="attestation_refused", extra={"action": action})
             raise Refusal(f"mrm-gate refused {action}: no valid attestation for this version "
-                          f"and policy (fail closed): {reason}")
+                          f"and policy (fail closed): {reason}", reason="attestation")
         tags: dict[str, str] = {}
         if rec is not None:
             tags = decision_tags(self.cfg.mode, rec["verdict"], rec["decision_id"], target,
                                  policy.sha256, _parse_time(rec["decided_at"]),
                                  rec.get("tier") or "", None)
         if reason is not None:  # break-glass over a missing/invalid attestation
-            tags.update(self._break_glass_tags(caller, bg))
+            tags.update(_break_glass_tags(caller, bg))
             entry["break_glass"] = {"user": caller.user, "reason": bg}
-        problems = []
-        try:
-            from .server_store import set_version_tags
-
-            set_version_tags(name, version, tags)
-        except Exception as exc:
-            problems.append(f"tags not written: {_first_line(exc)}")
+            outcome["break_glass"] = True
         kind = "attestation" if reason is None else "break_glass"
-        record = self.log.append(entry, kind=kind, extra={"action": action,
-                                                          "recording_problems": problems})
-        if problems and reason is None:
+        # The log first: a tag never claims an approval that no log holds.
+        try:
+            record = self.log.append(entry, kind=kind, extra={"action": action})
+        except Exception as exc:
             raise Refusal(f"mrm-gate verified the attestation for {action} but could not "
-                          f"record it ({'; '.join(problems)}); refused (fail closed), retry")
+                          f"record it in the decision log ({_first_line(exc)}); refused "
+                          "(fail closed), retry", reason="recording") from None
+        try:
+            InProcessWriter(client).set_tags(name, version, tags)
+        except Exception as exc:
+            self._log_tag_failure(entry, action, exc)
+            raise Refusal(f"mrm-gate verified the attestation for {action} but could not "
+                          f"write its tags ({_first_line(exc)}); refused (fail closed), retry",
+                          reason="recording") from None
         return record
 
-    # ---- recording ------------------------------------------------------------------------
-
-    @staticmethod
-    def _break_glass_tags(caller: Caller, reason: str) -> dict[str, str]:
-        return {"mrm.break_glass": "true", "mrm.break_glass_by": caller.user or "",
-                "mrm.break_glass_reason": reason[:5000],
-                "mrm.break_glass_at": _now().isoformat()}
-
-    def _store_reports(self, decision, run_id: str | None, client=None) -> str:
-        """Write JSON + HTML reports as run artifacts (or on the server when there is no run)."""
-        with tempfile.TemporaryDirectory(prefix="mrm-gate-report-") as tmp:
-            files = report_files(decision, Path(tmp))
-            if run_id:
-                from .server_store import log_run_artifacts
-
-                folder = log_run_artifacts(run_id, files, f"{REPORT_ARTIFACT_DIR}/{decision.id}",
-                                           client)
-                return f"{folder}/report.html"
-            out = self.cfg.reports_path / decision.id
-            out.mkdir(parents=True, exist_ok=True)
-            for f in files:
-                os.replace(f, out / f.name)
-            return str(out / "report.html")
+    def _log_tag_failure(self, entry: dict, action: str, exc: Exception) -> None:
+        try:
+            self.log.append({**entry, "recorder": "registry tags", "problem": _first_line(exc),
+                             "promotion": "refused"}, kind="recording_failed",
+                            extra={"action": action})
+        except Exception:
+            _logger.exception("mrm-gate could not log a recording failure")
 
     # ---- other registry changes -----------------------------------------------------------
 
@@ -360,28 +408,58 @@ class Gate:
                          "at": _now().isoformat()}, kind="protected_alias_removed")
 
 
-def decision_tags(mode: str, verdict: str, decision_id: str, target: str | None,
-                  policy_sha: str, at: dt.datetime, tier: str,
-                  report: str | None) -> dict[str, str]:
-    """The tags the gate writes on a version for one decision (all in the reserved set)."""
-    tags = {
-        "mrm.decision": verdict,
-        "mrm.decision_id": decision_id,
-        "mrm.decision_target": target or "",
-        "mrm.policy_sha256": policy_sha,
-        "mrm.evaluated_at": at.astimezone(dt.timezone.utc).isoformat(),
-        "mrm.tier": tier,
-        "mrm.gate.mode": mode,
-    }
-    if report:
-        tags["mrm.report"] = report
-    return tags
+# ---- recorders with the server's break-glass rule -------------------------------------------
 
 
-def _model_ref(evidence):
-    from mrm_gate.engine import model_ref
+class _BreakGlass:
+    """Whether a decision is recorded as a break-glass override: an allowed user gave a reason
+    and the verdict would not have allowed the promotion."""
 
-    return model_ref(evidence)
+    def __init__(self, gate: Gate, caller: Caller, reason: str | None) -> None:
+        self.gate, self.caller, self.reason = gate, caller, reason
+        self.applied = False
+
+    def __call__(self, decision) -> bool:
+        self.applied = self.reason is not None and not self.gate._allowed(
+            decision.verdict.value)
+        return self.applied
+
+    def tags(self) -> dict[str, str]:
+        return _break_glass_tags(self.caller, self.reason or "")
+
+
+class _GateLog(DecisionLogRecorder):
+    """The decision log, kind `break_glass` (with who and why) for an override."""
+
+    def __init__(self, log, *, extra: dict, override: _BreakGlass) -> None:
+        super().__init__(log, kind="decision", extra=extra)
+        self.override = override
+
+    def record(self, decision, recording) -> None:
+        if self.override(decision):
+            self.kind = "break_glass"
+            self.extra["break_glass"] = {"user": self.override.caller.user,
+                                         "reason": self.override.reason}
+        super().record(decision, recording)
+
+
+class _GateTags(MlflowDecisionRecorder):
+    """The decision's tags on the version, plus `mrm.break_glass*` for an override."""
+
+    def __init__(self, writer, *, mode: str, override: _BreakGlass) -> None:
+        super().__init__(writer, mode=mode)
+        self.override = override
+
+    def record(self, decision, recording) -> None:
+        if self.override.applied:
+            self.extra_tags.update(self.override.tags())
+        super().record(decision, recording)
+
+
+def _break_glass_tags(caller: Caller, reason: str) -> dict[str, str]:
+    return {"mrm.break_glass": "true", "mrm.break_glass_by": caller.user or "",
+            "mrm.break_glass_reason": reason[:5000],
+            "mrm.break_glass_at": _now().isoformat()}
 
 
 def _now() -> dt.datetime:

@@ -37,14 +37,71 @@ Pending = list[tuple[str, str, str | None, str]]  # (model, alias, version, how)
 Handler = Callable[[Gate, Any, Caller, Pending], None]
 
 
+# The longest model name MLflow's SQL schema stores; longer names are refused before the gate
+# reads anything (and before a hostile 100 kB name reaches a refusal message or the log).
+MAX_NAME_CHARS = 256
+
+
+def check_json_body(flask_request) -> None:
+    """A request body that is JSON but not an object (a string, an array, a number) makes
+    MLflow's own parser raise a TypeError (HTTP 500, which clients retry): refuse it as MLflow
+    refuses other malformed bodies (400 INVALID_PARAMETER_VALUE)."""
+    from mlflow.exceptions import MlflowException
+
+    if flask_request.method == "GET":
+        return
+    data = flask_request.get_json(force=True, silent=True)
+    if data is not None and not isinstance(data, dict):
+        raise MlflowException.invalid_parameter_value(
+            f"the request body must be a JSON object, not a JSON {type(data).__name__}")
+
+
+def check_fields(msg) -> None:
+    """The fields the gate reads, validated as MLflow validates them (MlflowException, 400):
+    present, a valid model name / alias / integer version, a non-empty stage or tag key."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.validation import (
+        _validate_model_alias_name,
+        _validate_model_name,
+        _validate_model_version,
+    )
+
+    fields = {f.name for f in msg.DESCRIPTOR.fields}
+
+    def missing(name: str) -> MlflowException:
+        return MlflowException.invalid_parameter_value(
+            f"Missing value for required parameter '{name}'.")
+
+    if "name" in fields:
+        _validate_model_name(msg.name)
+        if len(msg.name) > MAX_NAME_CHARS:
+            raise MlflowException.invalid_parameter_value(
+                f"'name' exceeds the maximum length of {MAX_NAME_CHARS} characters")
+    if "version" in fields and type(msg).__name__ not in ("CreateModelVersion",):
+        if not msg.version:
+            raise missing("version")
+        _validate_model_version(msg.version)
+    if "alias" in fields:
+        _validate_model_alias_name(msg.alias)
+    if "stage" in fields and not msg.stage.strip():
+        raise missing("stage")
+    if "key" in fields and not msg.key:
+        raise missing("key")
+
+
 def _reserved_refusal(gate: Gate, keys: list[str], where: str) -> None:
+    if any(k.startswith("mrm.") for k in keys):
+        gate.refresh_policy()  # owner-writable keys follow the enforced policy
     bad = [k for k in keys if gate.cfg.is_reserved_tag(k)]
     if bad:
-        allowed = ", ".join(gate.cfg.owner_tags)
+        allowed = ", ".join(gate.cfg.owner_tag_patterns)
         raise Refusal(
             f"mrm-gate refused writing or deleting tag(s) {', '.join(map(repr, bad))} on "
             f"{where}: keys under 'mrm.' are reserved for the gate's own records (decision, "
-            f"policy hash, tier, break-glass). Owner-declared keys that stay writable: {allowed}")
+            f"policy hash, tier, break-glass). Owner-declared keys that stay writable: "
+            f"{allowed}. To let owners write another key, add it to `owner_tags` in the gate "
+            f"configuration ({gate.cfg.source_file or 'MRM_GATE_MLFLOW_CONFIG'}).",
+            reason="reserved_tag")
 
 
 def on_set_alias(gate: Gate, msg, caller: Caller, pending: Pending) -> None:
@@ -95,7 +152,8 @@ def on_model_tag(gate: Gate, msg, caller: Caller, pending: Pending) -> None:
         if msg.key == IS_PROMPT_TAG_KEY:
             raise Refusal(f"mrm-gate refused changing {IS_PROMPT_TAG_KEY} on registered model "
                           f"{msg.name!r}: prompts are not gated on this server, so whether a "
-                          "model is a prompt is fixed when it is created")
+                          "model is a prompt is fixed when it is created",
+                          reason="reserved_tag")
 
 
 def on_create_version(gate: Gate, msg, caller: Caller, pending: Pending) -> None:

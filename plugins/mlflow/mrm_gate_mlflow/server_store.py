@@ -40,6 +40,7 @@ class InProcessClient:
 
     def __init__(self) -> None:
         self._models: dict[str, Any] = {}
+        self._versions: dict[tuple[str, str], Any] = {}
         self._runs: dict[str, Any] = {}
 
     def get_registered_model(self, name: str):
@@ -62,10 +63,29 @@ class InProcessClient:
         return self._models[name]
 
     def get_model_version(self, name: str, version: str):
-        return registry_store().get_model_version(name, str(version))
+        key = (name, str(version))
+        if key not in self._versions:
+            self._versions[key] = registry_store().get_model_version(name, str(version))
+        return self._versions[key]
 
     def get_model_version_by_alias(self, name: str, alias: str):
-        return registry_store().get_model_version_by_alias(name, alias)
+        mv = registry_store().get_model_version_by_alias(name, alias)
+        self._versions.setdefault((name, str(mv.version)), mv)
+        return mv
+
+    def get_model_version_download_uri(self, name: str, version: str) -> str:
+        """Where the version's model files are, as a URI this process can read directly.
+
+        A proxied `mlflow-artifacts:` location is mapped onto the server's own artifact
+        destination (no HTTP call to itself, no process-global tracking URI)."""
+        from mlflow.server import handlers as h
+
+        uri = registry_store().get_model_version_download_uri(name, str(version))
+        if h._is_servable_proxied_run_artifact_root(uri):
+            dest = h._get_proxied_run_artifact_destination_path(proxied_artifact_root=uri)
+            root = h._get_artifact_repo_mlflow_artifacts().artifact_uri
+            return f"{root.rstrip('/')}/{dest}" if dest else root
+        return uri
 
     def get_run(self, run_id: str):
         if run_id not in self._runs:
@@ -128,18 +148,35 @@ def log_run_artifacts(run_id: str, files: list[Path], artifact_dir: str,
     return f"runs:/{run_id}/{artifact_dir}"
 
 
+class InProcessWriter:
+    """`mrm_gate.gate.recorders.RegistryWriter` over the server's own stores: the gate's
+    reports go to the run's artifact storage and its tags to the registry without passing
+    through the gate's own request hook (which refuses reserved `mrm.` keys)."""
+
+    def __init__(self, client: InProcessClient | None = None) -> None:
+        self.client = client or InProcessClient()
+
+    def log_reports(self, run_id: str, files: list[Path], artifact_dir: str) -> None:
+        log_run_artifacts(run_id, files, artifact_dir, self.client)
+
+    def set_tags(self, name: str, version: str, tags: dict[str, str]) -> None:
+        if tags:
+            set_version_tags(name, version, tags)
+
+
 def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
     """Write all of a decision's tags in one transaction on SQL stores (all or none).
 
-    Other registry stores get one call per tag through the public store API.
+    Other registry stores get one call per tag through the public store API, `mrm.decision`
+    last: once it is visible, every other tag of the decision is too.
     """
     from mlflow.entities.model_registry import ModelVersionTag
     from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
 
     store = registry_store()
     if not isinstance(store, SqlAlchemyStore):
-        for k, v in tags.items():
-            store.set_model_version_tag(name, str(version), ModelVersionTag(k, str(v)))
+        for k in sorted(tags, key=lambda key: key == "mrm.decision"):
+            store.set_model_version_tag(name, str(version), ModelVersionTag(k, str(tags[k])))
         return
     from mlflow.store.model_registry.dbmodels.models import SqlModelVersionTag
     from mlflow.utils.validation import (
