@@ -8,7 +8,6 @@ still produces a BLOCK decision that says why.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 import uuid
 from collections.abc import Iterable
@@ -28,6 +27,7 @@ from .decision import (
     WaiverInfo,
 )
 from .errors import CheckError, EvidenceError, UserError
+from .evidence.measure import first_non_finite
 from .evidence.model import Evidence
 from .policy.loader import Policy, ResolvedControl
 from .policy.model import Waiver
@@ -71,10 +71,16 @@ def run_control(rc: ResolvedControl, ctx: CheckContext) -> tuple[CheckResult, fl
             )
         if result.status == Status.WAIVED:
             raise CheckError(f"check {rc.check.name!r} returned WAIVED; only the engine waives")
-        if isinstance(result.measured, float) and math.isnan(result.measured) and (
-            result.status == Status.PASS
-        ):
-            raise CheckError(f"check {rc.check.name!r} passed on a NaN measurement")
+        if result.status == Status.PASS:
+            # a pass on inf / NaN anywhere in what was measured is no pass (fail closed):
+            # inf >= min and NaN compared with anything slip past a threshold unnoticed
+            where = first_non_finite(result.measured)
+            if where is not None:
+                raise CheckError(
+                    f"check {rc.check.name!r} passed on a non-finite measurement"
+                    f"{' (' + where + ')' if where else ''}; a measurement must be a finite "
+                    "number: fix the evidence it was computed from"
+                )
     except (CheckError, EvidenceError, UserError) as exc:
         result = CheckResult(status=Status.ERROR, message=str(exc))
     except Exception as exc:  # a buggy check must not pass, nor crash the gate

@@ -10,12 +10,14 @@ cost one analysis. `mrm_gate.risk` (scipy) and matplotlib are imported inside th
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from ..decision import CheckResult, Figure, Status
 from ..errors import CheckError
+from ..evidence.measure import finite_number
 from ._util import Params, fmt
 from .context import CheckContext
 from .registry import check
@@ -125,7 +127,7 @@ def _backtest(ctx: CheckContext, params: GapRiskParams) -> tuple[Any, str]:
     ref = ctx.evidence.backtest
     if ref is None:
         raise CheckError(NO_BACKTEST)
-    path = ctx.evidence.open_file(ref.path)
+    path = ctx.evidence.open_file(ref.path, "backtest.path")  # refused unless inside
     st = path.stat()
     factors = None if params.factors is None else tuple(params.factors)
     key = f"gap_risk:backtest:{path}:{st.st_size}:{st.st_mtime_ns}:{factors}"
@@ -139,9 +141,28 @@ def _backtest(ctx: CheckContext, params: GapRiskParams) -> tuple[Any, str]:
             ctx.cache[key] = read_backtest(
                 path, name=ctx.evidence.model.name, format=ref.format, factors=params.factors
             )
-        except RiskInputError as exc:
-            raise CheckError(f"backtest {ref.path}: {exc}") from None
+        except (RiskInputError, ValueError, TypeError) as exc:
+            raise CheckError(f"backtest {ref.path}: {_read_error(exc, path)}") from None
     return ctx.cache[key], ref.path
+
+
+def _read_error(exc: Exception, path: Path) -> str:
+    """What went wrong reading the backtest, without quoting the file: the risk module's own
+    messages (columns, periods) are kept; a parser's or numpy's (which quote the bad line or
+    cell) are cut to the error class and position."""
+    from ..evidence.containment import parse_error_text
+    from ..risk import RiskInputError
+
+    cause = exc.__cause__
+    if isinstance(exc, RiskInputError) and (
+            cause is None or isinstance(cause, (RiskInputError, ImportError))):
+        return str(exc).replace(str(path), "the file")
+    raw = cause if cause is not None else exc
+    if isinstance(raw, (ValueError, TypeError)) and "convert" in str(raw):
+        return (f"a value in a column that must be numeric is not a number "
+                f"({type(raw).__name__}); check expected_loss, margin, realised_loss, exposure "
+                "and the factor columns")
+    return f"the file cannot be parsed ({parse_error_text(raw)})"
 
 
 def analysis(ctx: CheckContext, params: GapRiskParams) -> tuple[GapRiskReport, str]:
@@ -344,11 +365,15 @@ def _fund(params: ExpectedLossParams, ctx: CheckContext) -> float:
             f"the model has no tag {params.fund_tag!r} holding the allocated model-risk fund"
         )
     try:
-        value = float(raw)
+        value = float(raw.replace("_", "").strip())
     except ValueError:
-        raise CheckError(f"tag {params.fund_tag!r} = {raw!r} is not a number") from None
-    if not value >= 0:
-        raise CheckError(f"tag {params.fund_tag!r} = {raw!r} must be a number >= 0")
+        raise CheckError(f"tag {params.fund_tag!r} = {raw[:40]!r} is not a number; set it to "
+                         "the allocated fund as a plain number (e.g. 5000000)") from None
+    # "inf" / "1e400" would make every loss a 0% share of the fund, "nan" compare false
+    value = finite_number(value, f"tag {params.fund_tag!r} (the allocated model-risk fund)",
+                          "set it to the allocated fund as a finite plain number")
+    if value < 0:
+        raise CheckError(f"tag {params.fund_tag!r} = {raw[:40]!r} must be a number >= 0")
     return value
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -14,15 +13,22 @@ from .context import CheckContext
 from .registry import check
 
 
-def metric_value(metrics: dict[str, float], name: str, whose: str) -> float:
-    """A metric that must exist and be a number; otherwise the control errors (fail closed)."""
+def metric_value(metrics: dict[str, Any], name: str, whose: str) -> float:
+    """A metric that must exist and be a finite real number; otherwise the control errors.
+
+    inf (`.inf`, `1e400`, MLflow's "Infinity"), NaN, booleans and strings (even "0.9") are not
+    measurements: each would compare as a pass against some bound, so none may reach one.
+    """
+    from ..evidence.measure import finite_number
+
     if name not in metrics:
-        known = ", ".join(sorted(metrics)[:12]) or "none"
+        known = ", ".join(sorted(map(str, metrics))[:12]) or "none"
         raise CheckError(f"metric {name!r} is missing from {whose} (logged metrics: {known})")
-    value = metrics[name]
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        raise CheckError(f"metric {name!r} of {whose} is NaN; a NaN metric is not a pass")
-    return float(value)
+    return finite_number(
+        metrics[name], f"metric {name!r} of {whose}",
+        "log its real value as a number (mlflow.log_metric, or `metrics:` in evidence.yaml); "
+        "when the evaluation gave no finite value, the evaluation failed and must be fixed",
+    )
 
 
 class ThresholdParams(Params):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import EvidenceError
+from ..errors import EvidenceError, UserError
 from .model import Evidence
 
 CARD_NAMES = ("model_card.md", "model_card.yaml", "model_card.yml", "MODEL_CARD.md")
@@ -29,9 +29,10 @@ def parse_markdown_card(text: str) -> dict[str, str]:
 
 def parse_card(text: str, name: str) -> dict[str, str]:
     if name.endswith((".yaml", ".yml")):
-        from ..yamlsafe import load_yaml
+        from .containment import load_yaml_redacted
 
-        data = load_yaml(name, "model card", text=text).data
+        # a parse error keeps its position, not the parser's quote of the card
+        data = load_yaml_redacted(name, "model card", text=text).data
         if not isinstance(data, dict):
             raise EvidenceError(f"model card {name} must be a mapping of section -> text")
         return {normalise_section(str(k)): "" if v is None else str(v) for k, v in data.items()}
@@ -43,13 +44,18 @@ def load_model_card(evidence: Evidence) -> tuple[dict[str, str] | None, str | No
     if evidence.model_card is not None:
         return {normalise_section(k): v or "" for k, v in evidence.model_card.items()}, None
     name = evidence.model_card_file
+    field = "model_card_file"
     if name is None:
         name = next((n for n in CARD_NAMES if n in evidence.run.artifacts), None)
+        field = "run artifact"
     if name is None:
         return None, None
-    path = evidence.open_file(name)
+    from ..yamlsafe import read_text_limited
+
+    path = evidence.open_file(name, field)  # refused unless inside the evidence
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvidenceError(f"model card {name} cannot be read: {exc}") from None
+        text = read_text_limited(path, "model card")
+    except UserError as exc:
+        raise EvidenceError(f"{field}: model card {name!r} cannot be read: "
+                            f"{exc.message.replace(str(path), repr(name))}") from None
     return parse_card(text, name), name

@@ -182,7 +182,7 @@ def _spec_for_role(ctx: CheckContext, role: str) -> DatasetSpec:
 def _resolve_path(ctx: CheckContext, spec: DatasetSpec, role: str) -> tuple[Path, str]:
     if not spec.path.startswith(INPUT_PREFIX):
         try:
-            return ctx.evidence.open_file(spec.path), spec.path
+            return ctx.evidence.open_file(spec.path, f"datasets.{role}.path"), spec.path
         except EvidenceError as exc:
             raise CheckError(f"dataset {role!r}: {exc}") from None
     wanted = spec.path[len(INPUT_PREFIX):]
@@ -195,10 +195,12 @@ def _resolve_path(ctx: CheckContext, spec: DatasetSpec, role: str) -> tuple[Path
     if uri is None:
         raise CheckError(f"dataset {role!r}: logged input {wanted!r} has no file source "
                          f"({d.source_type}); log it with a file or run-artifact source")
-    return _fetch_uri(ctx, uri, role), uri
+    return _fetch_uri(ctx, uri, role, f"run.datasets[{wanted!r}].source"), uri
 
 
 def _source_uri(source: str | None) -> str | None:
+    """The location in a logged dataset's source (a plain string, or MLflow's JSON with
+    `uri` / `url` / `path`); None when it names none."""
     if not source:
         return None
     try:
@@ -206,35 +208,47 @@ def _source_uri(source: str | None) -> str | None:
     except ValueError:
         return source
     if isinstance(data, dict):
-        return data.get("uri") or data.get("url") or data.get("path")
+        for key in ("uri", "url", "path"):
+            if isinstance(data.get(key), str) and data[key]:
+                return data[key]
     return None
 
 
-def _fetch_uri(ctx: CheckContext, uri: str, role: str) -> Path:
+def _fetch_uri(ctx: CheckContext, uri: str, role: str, field: str) -> Path:
+    """The local file of a logged dataset's source, read only from inside the evidence.
+
+    `runs:/<this run>/path` and plain or `file://` paths go through the evidence's file store,
+    which refuses what resolves outside the evidence folder or the run's artifacts (an
+    absolute path on the machine running the gate, `..`, a symlink). Other runs' artifacts and
+    remote URIs are refused: the evidence of a version is its own run's.
+    """
+    from urllib.parse import unquote, urlparse
+
     run_id = ctx.evidence.model.run_id or ctx.evidence.run.run_id
     if uri.startswith("runs:/"):
-        rest = uri[len("runs:/"):]
-        rid, _, rel = rest.partition("/")
-        if rid == run_id and rel:
-            try:
-                return ctx.evidence.open_file(rel)
-            except EvidenceError as exc:
-                raise CheckError(f"dataset {role!r}: {exc}") from None
-        try:
-            import mlflow.artifacts
-
-            return Path(mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, tracking_uri=ctx.evidence.tracking_uri))
-        except Exception as exc:
-            raise CheckError(f"dataset {role!r}: cannot download {uri}: {exc}") from None
-    local = uri[len("file://"):] if uri.startswith("file://") else uri
-    if "://" in local:
+        rid, _, rel = uri[len("runs:/"):].partition("/")
+        if rid != run_id or not rel:
+            raise CheckError(
+                f"dataset {role!r}: {field} {uri!r} is not an artifact of this version's run "
+                f"({run_id}); the gate reads only the evidence of the version itself: log the "
+                "dataset as an artifact of the model's run"
+            )
+        local = rel
+    elif uri.startswith("file:"):
+        parsed = urlparse(uri)
+        if parsed.netloc not in ("", "localhost"):
+            raise CheckError(f"dataset {role!r}: {field} {uri!r} is on another host; log the "
+                             "dataset as a run artifact")
+        local = unquote(parsed.path)
+    elif "://" in uri or uri.startswith(("s3:", "gs:", "http:", "https:", "dbfs:")):
         raise CheckError(f"dataset {role!r}: logged source {uri} is remote; the gate reads "
                          "only files and run artifacts (log the dataset as a run artifact)")
-    p = Path(local)
-    if not p.is_file():
-        raise CheckError(f"dataset {role!r}: logged source {uri} is not a readable file here")
-    return p
+    else:
+        local = uri
+    try:
+        return ctx.evidence.open_file(local, field)
+    except EvidenceError as exc:
+        raise CheckError(f"dataset {role!r}: {exc}") from None
 
 
 def _content_hash(ctx: CheckContext, path: Path) -> str:
@@ -262,7 +276,11 @@ def _format(spec: DatasetSpec, path: Path) -> str:
 
 
 def _read_frame(path: Path, fmt: str, role: str, source: str) -> pd.DataFrame:
+    """The dataset as a frame. A parser's message quotes the bad line of the file, so only its
+    error class and position reach the user (`containment.parse_error_text`)."""
     import pandas as pd
+
+    from .containment import parse_error_text
 
     if fmt == "parquet":
         with path.open("rb") as fh:
@@ -277,7 +295,7 @@ def _read_frame(path: Path, fmt: str, role: str, source: str) -> pd.DataFrame:
             return pd.read_parquet(path)
         except Exception as exc:
             raise CheckError(f"dataset {role!r} ({source}) cannot be read as Parquet: "
-                             f"{type(exc).__name__}: {exc}") from None
+                             f"{parse_error_text(exc)}") from None
     try:
         try:
             return pd.read_csv(path, engine="pyarrow")
@@ -285,7 +303,7 @@ def _read_frame(path: Path, fmt: str, role: str, source: str) -> pd.DataFrame:
             return pd.read_csv(path)
     except Exception as exc:
         raise CheckError(f"dataset {role!r} ({source}) cannot be read as CSV: "
-                         f"{type(exc).__name__}: {str(exc)[:200]}") from None
+                         f"{parse_error_text(exc)}") from None
 
 
 def _validate(ds: Dataset) -> None:

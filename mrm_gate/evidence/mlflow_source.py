@@ -108,8 +108,35 @@ class CachedRunArtifacts:
         raise NotImplementedError
 
     def fetch(self, path: str) -> Path:
+        """The artifact's local copy. The path must be relative without `..` (checked before
+        any download), and what was downloaded must resolve, with everything below it, inside
+        the private folder (no symlink out of it)."""
+        from .containment import check_relative, check_tree, resolve_inside
+
         if path in self._fetched:
             return self._fetched[path]
+        what = f"artifact of run {self.run_id}"
+        check_relative(path, what)
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="mrm-gate-artifacts-")
+        try:
+            local = self._download(path, self._tmp.name)
+        except Exception as exc:
+            raise EvidenceError(
+                f"artifact {path!r} of run {self.run_id} cannot be read: "
+                f"{_short(exc)}"
+            ) from None
+        where = "the run's downloaded artifacts"
+        try:
+            real = resolve_inside(Path(self._tmp.name), local, "download", where=where,
+                                  allow_absolute=True)
+        except EvidenceError:
+            raise EvidenceError(f"{what} {path!r} resolves outside {where} (a symlink?); "
+                                "the gate reads only files inside the run's artifacts") from None
+        if real.is_dir():
+            check_tree(Path(self._tmp.name), real, f"{what} {path!r}", where=where)
+        self._fetched[path] = real
+        return real
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mrm-gate-artifacts-")
         try:

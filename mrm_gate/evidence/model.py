@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import numbers
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 
 # Tags the gate itself writes on a version. They are excluded from the evidence hash, so a
 # version's hash does not change when the gate records its decision on it.
@@ -34,6 +35,24 @@ def is_gate_tag(key: str) -> bool:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _metric(value: Any) -> Any:
+    """Numbers become floats, as MLflow stores them (so a metric read from MLflow and from its
+    exported folder hashes the same); anything else (inf, NaN, a boolean, a string, a list) is
+    kept as it came. The control that reads a metric refuses what is not a finite real number
+    (`mrm_gate.evidence.measure`): one bad metric errors its controls, it does not stop the
+    evidence from loading, so every other control still reports."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return value
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float range: kept, refused when read
+        return value
+
+
+# A run (or baseline) metric as recorded; see `_metric`.
+MetricValue = Annotated[Any, BeforeValidator(_metric)]
 
 
 class ModelInfo(_Strict):
@@ -76,7 +95,9 @@ class DatasetInput(_Strict):
 class RunInfo(_Strict):
     run_id: str | None = None
     experiment_id: str | None = None
-    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, MetricValue] = Field(
+        default_factory=dict, description="finite numbers; anything else errors the controls "
+        "that read it")
     params: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
     datasets: list[DatasetInput] = Field(default_factory=list)
@@ -112,11 +133,15 @@ class BaselineInfo(_Strict):
     """
 
     version: str | None = None
-    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, MetricValue] = Field(default_factory=dict)
 
 
 class Evidence(_Strict):
     """What the gate evaluates. Mirrors `evidence.yaml` of a local evidence folder."""
+
+    # inf / NaN metrics dump as themselves (as float fields always did), not as null: the
+    # content hash of evidence with a non-finite metric differs from one with a null metric.
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
 
     model: ModelInfo
     run: RunInfo = Field(default_factory=RunInfo)
@@ -148,13 +173,24 @@ class Evidence(_Strict):
         self._files = store
         return self
 
-    def open_file(self, path: str) -> Path:
-        """Local path of an evidence file, fetching it if needed. Raises EvidenceError."""
+    def open_file(self, path: str, field: str | None = None) -> Path:
+        """Local path of an evidence file, fetching it if needed. Raises EvidenceError.
+
+        Every file of the evidence is opened through here: the store resolves it (after
+        symlinks) inside its root (the evidence folder, or the folder the run's artifacts were
+        downloaded to) or refuses it. `field` names where the path came from
+        (`datasets.validation.path`), so a refusal says which entry to fix.
+        """
         from ..errors import EvidenceError
 
         if self._files is None:
             raise EvidenceError(f"evidence has no file store; cannot read {path!r}")
-        return self._files.fetch(path)
+        if field is None:
+            return self._files.fetch(path)
+        try:
+            return self._files.fetch(path)
+        except EvidenceError as exc:
+            raise EvidenceError(f"{field}: {exc.message}", exc.items) from None
 
     def content_sha256(self) -> str:
         """SHA-256 of the evidence content, stable across sources and gate-written tags."""
@@ -173,7 +209,11 @@ class Evidence(_Strict):
 
 
 class FileStore(Protocol):
-    """Where an evidence source keeps its files (local folder or MLflow run artifacts)."""
+    """Where an evidence source keeps its files (local folder or MLflow run artifacts).
+
+    `fetch` returns a real local path that resolves inside the store's root, or raises
+    EvidenceError (use `mrm_gate.evidence.containment`); it never follows a path out.
+    """
 
     def fetch(self, path: str) -> Path: ...
 

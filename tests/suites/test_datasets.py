@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -67,11 +68,12 @@ def test_bad_datasets_are_clear_errors(make_evidence, splits, setup, fragment):
 def test_logged_mlflow_input_is_mapped_by_context(make_evidence, splits, tmp_path):
     from mrm_gate.evidence.model import DatasetInput
 
-    path = tmp_path / "current.parquet"
-    splits["current"].to_parquet(path)
     ev = make_evidence({"validation": splits["validation"],
                         "reference": (None, {"path": "mlflow-input:german-credit-ref",
                                              "target": "risk"})})
+    # a logged source is read only from inside the evidence (test_evidence_hardening.py)
+    path = Path(ev.uri).resolve() / "data" / "current.parquet"
+    splits["current"].to_parquet(path)
     ev.run.datasets = [
         DatasetInput(name="german-credit-current", context="current",
                      source=json.dumps({"uri": str(path)}), source_type="local"),
