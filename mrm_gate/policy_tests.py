@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .decision import Decision, Status, Verdict
 from .errors import EvidenceError, PolicyError, UserError
+from .evidence.source import EvidenceSource, SubjectRef
 
 TEST_KIND = "PolicyTests"
 
@@ -352,7 +353,7 @@ def run_case(case: Case, defaults: CaseDefaults, policy, policy_label: str, file
              waivers_cache: dict[Path, list]) -> CaseResult:
     """Evaluate one case against one loaded policy and compare with its expectation."""
     from .controls.context import EvaluationOptions
-    from .engine import blocked_decision, evaluate
+    from .gate import GateRequest, run_gate
     from .policy.loader import load_waivers
 
     started = time.perf_counter()
@@ -373,14 +374,10 @@ def run_case(case: Case, defaults: CaseDefaults, policy, policy_label: str, file
     trust = case.trust_model_code if case.trust_model_code is not None else bool(
         defaults.trust_model_code)
     options = EvaluationOptions(seed=0, now=now, trust_model_code=trust)
-    try:
-        evidence = build_evidence(spec, patch, base_dir)
-    except EvidenceError as exc:
-        name = str(spec) if isinstance(spec, str) else "inline evidence"
-        decision = blocked_decision(policy, _model_ref(name), target, str(exc), now=now)
-    else:
-        decision = evaluate(policy, evidence, target=target, waivers=waivers,
-                            waivers_file=waivers_name, options=options)
+    request = GateRequest(subject=str(spec) if isinstance(spec, str) else "inline evidence",
+                          policy=policy, waivers=waivers, waivers_file=waivers_name,
+                          target=target, options=options)
+    decision = run_gate(request, CaseSource(spec, patch, base_dir))
     result.actual = _actual_summary(decision)
     result.statuses = {o.control_id: o.status for o in decision.outcomes}
     result.problems = compare(case.expect, decision)
@@ -389,10 +386,26 @@ def run_case(case: Case, defaults: CaseDefaults, policy, policy_label: str, file
     return result
 
 
-def _model_ref(name: str):
-    from .decision import ModelRef
+class CaseSource(EvidenceSource):
+    """A policy-test case's evidence (a fixture folder or inline data, plus its patch), built
+    when the gate asks for it, so a case whose evidence cannot be built blocks exactly as
+    `mrm-gate evaluate` does (control MRM-GATE-EVIDENCE)."""
 
-    return ModelRef(name=name, source_kind="local")
+    name = "policy-test-case"
+
+    def __init__(self, spec: Any, patch: dict[str, Any] | None, base_dir: Path) -> None:
+        super().__init__()
+        self.spec, self.patch, self.base_dir = spec, patch, base_dir
+
+    @classmethod
+    def claims(cls, subject: str) -> bool:
+        return False
+
+    def describe(self, subject: str) -> SubjectRef:
+        return SubjectRef(name=subject, source_kind="local")
+
+    def load(self, subject: str):
+        return build_evidence(self.spec, self.patch, self.base_dir)
 
 
 def run_tests(paths: Iterable[str | Path], *, select: str | None = None) -> SuiteResult:

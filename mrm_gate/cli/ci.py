@@ -168,38 +168,43 @@ def _echo(line: str) -> None:
 
 
 def evaluate_one(cfg: GithubRun, source: str, out_dir: Path, is_uri: bool):
-    """Run `mrm-gate evaluate` on one model in this process; return (Decision, exit code).
+    """Run the gate on one model through the one pipeline; return (Decision, exit code).
 
-    The decision is read back from the JSON report the command wrote. An evaluation that ends in
-    a usage or internal error (no report) becomes a BLOCK (fail closed) that says so.
+    Reports (JSON always, plus the requested formats) go to `out_dir`. An evaluation that cannot
+    run (a usage error such as an unreadable waiver file) becomes a BLOCK (fail closed) that
+    says so, with exit code 2.
     """
-    from ..decision import Decision, ModelRef
+    from ..controls.context import EvaluationOptions
+    from ..decision import ModelRef, Verdict
     from ..engine import blocked_decision
+    from ..errors import MrmGateError
+    from ..evidence.source import SourceSettings
+    from ..gate import GateRequest, ReportFiles, run_gate
+    from ..output import render
     from ..policy import load_policy
-    from . import run as cli_run
 
-    fmts = ",".join(dict.fromkeys(["json", *split_list(cfg.formats)]))
-    args = ["evaluate", *([source] if is_uri else ["--evidence", source]),
-            "--policy", cfg.policy, "--format", fmts, "--output", str(out_dir),
-            "--fail-on", cfg.fail_on, "--timeout", str(cfg.timeout)]
-    for opt, value in (("--target", cfg.target), ("--waivers", cfg.waivers),
-                       ("--tracking-uri", cfg.tracking_uri if is_uri else None)):
-        if value:
-            args += [opt, value]
-    if cfg.trust_model_code:
-        args.append("--trust-model-code")
-    before = set(out_dir.glob("*.json")) if out_dir.exists() else set()
-    code = cli_run(args)
-    new = sorted(set(out_dir.glob("*.json")) - before) if out_dir.exists() else []
-    if new:
-        return Decision.model_validate_json(new[-1].read_text(encoding="utf-8")), code
-    reason = (f"`mrm-gate evaluate` on {source} stopped with exit code {code} before deciding "
-              "(its error is in the job log)")
-    name = source.removeprefix("models:/").split("/")[0].split("@")[0] if is_uri else \
-        Path(source).name
-    model = ModelRef(name=name, uri=source, source_kind="mlflow" if is_uri else "local",
-                     tracking_uri=cfg.tracking_uri if is_uri else None)
-    return blocked_decision(load_policy(cfg.policy), model, cfg.target, reason), code
+    fmts = list(dict.fromkeys(["json", *split_list(cfg.formats)]))
+    request = GateRequest(
+        subject=source, policy=cfg.policy, waivers=cfg.waivers, target=cfg.target,
+        options=EvaluationOptions(trust_model_code=cfg.trust_model_code),
+        source=None if is_uri else "local",
+        settings=SourceSettings(tracking_uri=cfg.tracking_uri if is_uri else None,
+                                timeout_s=cfg.timeout))
+    try:
+        decision = run_gate(request, recorders=[ReportFiles(out_dir, fmts)])
+    except MrmGateError as exc:
+        _echo(f"error: {exc}")
+        reason = f"the gate stopped before deciding on {source}: {exc}"
+        name = source.removeprefix("models:/").split("/")[0].split("@")[0] if is_uri else \
+            Path(source).name
+        model = ModelRef(name=name, uri=source, source_kind="mlflow" if is_uri else "local",
+                         tracking_uri=cfg.tracking_uri if is_uri else None)
+        return blocked_decision(load_policy(cfg.policy), model, cfg.target, reason), \
+            getattr(exc, "exit_code", 2)
+    _echo(render(decision, "text"))
+    blocked = decision.verdict == Verdict.BLOCK or (
+        decision.verdict == Verdict.CONDITIONAL and cfg.fail_on == "conditional")
+    return decision, EXIT_BLOCK if blocked else EXIT_APPROVE
 
 
 def run_github(cfg: GithubRun) -> int:
@@ -229,7 +234,9 @@ def run_github(cfg: GithubRun) -> int:
     if cfg.model_uris and not tracking:
         raise UserError("model-uri needs a tracking server: set the `tracking-uri` input (or "
                         "MLFLOW_TRACKING_URI)")
-    bad = [u for u in cfg.model_uris if not u.startswith("models:/")]
+    from ..evidence.mlflow_source import MlflowSource
+
+    bad = [u for u in cfg.model_uris if not MlflowSource.claims(u)]
     if bad:
         raise UserError(f"model-uri {bad[0]!r} is not models:/NAME/VERSION or models:/NAME@ALIAS")
     cfg.tracking_uri = tracking
