@@ -99,6 +99,7 @@ def promote(
     output_dir: str | Path | None = None,
     formats: tuple[str, ...] = ("json", "html"),
     decision_log: str | Path | None = None,
+    checkpoint: tuple[str, str] | None = None,
     timeout_s: float = 10.0,
     trust_model_code: bool = False,
 ) -> PromotionResult:
@@ -126,8 +127,11 @@ def promote(
                           options=EvaluationOptions(trust_model_code=trust_model_code))
     source = MlflowSource(SourceSettings(tracking_uri=turi, timeout_s=timeout_s))
     recorders: list = []
+    if checkpoint is not None and (not all(checkpoint) or not decision_log):
+        raise UserError("a checkpoint needs a decision log, a checkpoint file and its key")
     if decision_log:  # the log first: no report claims a decision the log does not hold
-        recorders.append(DecisionLogRecorder(decision_log, kind="client_promote"))
+        recorders.append(DecisionLogRecorder(decision_log, kind="client_promote",
+                                             checkpoint=checkpoint))
     if output_dir:
         recorders.append(ReportFiles(output_dir, list(formats)))
     recording = Recording()

@@ -23,12 +23,17 @@ from . import EXIT_APPROVE, EXIT_BLOCK
 @click.option("--format", "formats", default="json,html", show_default=True,
               help="Report formats written to --output.")
 @click.option("--decision-log", type=click.Path(), help="Also append the decision to this log.")
+@click.option("--checkpoint", "checkpoint_file", type=click.Path(), help="After appending, write "
+              "a signed checkpoint of the log's head to this file. Needs --checkpoint-key.")
+@click.option("--checkpoint-key", metavar="KEY", help="Key that signs checkpoints: env:VAR "
+              "(HMAC) or an Ed25519 PEM private key.")
 @click.option("--timeout", default=10.0, show_default=True,
               help="Seconds to wait for the tracking server before blocking.")
 @click.option("--trust-model-code", is_flag=True, help="Allow loading the model (pickles run "
               "code when loaded): only for sources you trust.")
 def promote(model_uri, alias, stage, policy_path, waivers_path, tracking_uri, attest_key,
-            break_glass, output_dir, formats, decision_log, timeout, trust_model_code) -> int:
+            break_glass, output_dir, formats, decision_log, checkpoint_file, checkpoint_key,
+            timeout, trust_model_code) -> int:
     """Evaluate MODEL_URI (models:/NAME/VERSION) and set --alias (or --stage) only when the
     verdict allows it. Exit 0 promoted, 1 refused (locally or by the server), 2 usage error."""
     from ..errors import UserError
@@ -50,6 +55,8 @@ def promote(model_uri, alias, stage, policy_path, waivers_path, tracking_uri, at
                              attest_key=attest_key, break_glass_reason=break_glass,
                              output_dir=output_dir, formats=tuple(fmts),
                              decision_log=decision_log, timeout_s=timeout,
+                             checkpoint=((checkpoint_file, checkpoint_key)
+                                         if checkpoint_file or checkpoint_key else None),
                              trust_model_code=trust_model_code)
     except PromotionRefused as exc:
         click.echo(click.style("refused: ", fg="red", bold=True) + exc.message, err=True)
