@@ -2,16 +2,25 @@
 
 MLflow's webhooks fire after a change, so they cannot stop a promotion; the receiver reacts:
 
-* `model_version_alias.created` for a protected alias: evaluate the version for that alias,
-  tag it, and on BLOCK move the alias back to the last version approved for it (or remove the
-  alias when there is none, or with `webhook.revert: remove`);
+* `model_version_alias.created` for a protected alias: evaluate the version for that alias; on
+  BLOCK (or any failure to decide and record) move the alias back to the last version whose
+  approval for it the receiver can *prove* (approvals.py: its own decision log or a verified
+  attestation; tags are never proof), or remove the alias when there is none or with
+  `webhook.revert: remove`;
 * `model_version.created`: evaluate early (all controls, no target) and tag, so owners see the
   verdict before anyone promotes.
 
-Requests are verified the way MLflow signs them (`X-MLflow-Signature: v1,<base64 HMAC-SHA256 of
-"<delivery id>.<timestamp>.<body>">`), must be recent (`tolerance_s`), and a delivery id seen
-before is acknowledged but not processed again (replay). Work happens on one background thread,
-in arrival order, so MLflow's delivery (30 s timeout) never waits for an evaluation.
+Both run on the gate pipeline (`mrm_gate.gate.run_gate` with the MLflow evidence source and the
+report-artifact, decision-log and registry-tag recorders): nothing here loads evidence or
+records a decision itself.
+
+Requests are checked before any work: headers first (a missing or malformed signature,
+timestamp or delivery id is refused before the body is read), a body limit (413, enforced while
+reading), then MLflow's signature (`X-MLflow-Signature: v1,<base64 HMAC-SHA256 of
+"<delivery id>.<timestamp>.<body>">`), recency (`tolerance_s`), replay (a delivery id seen before
+is acknowledged, not processed again) and the payload's shape (400). Work happens on one
+background thread, in arrival order, so MLflow's delivery (30 s timeout) never waits for an
+evaluation.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import hmac
 import json
 import logging
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -30,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 from mrm_gate.errors import UserError
-from mrm_gate.mlflow import REPORT_ARTIFACT_DIR
 
 from .config import GateConfig
 
@@ -40,6 +49,15 @@ SIGNATURE_HEADER = "X-MLflow-Signature"
 TIMESTAMP_HEADER = "X-MLflow-Timestamp"
 DELIVERY_HEADER = "X-MLflow-Delivery-Id"
 EVENTS = ("model_version.created", "model_version_alias.created")
+ACTOR = "mrm-gate-webhook"
+
+# MLflow's registry payloads are a few hundred bytes; nothing legitimate comes near this.
+MAX_BODY_BYTES = 256 * 1024
+MAX_SIGNATURE_CHARS = 2048
+# MLflow sends str(int(time.time())): ASCII digits only (`\d` would take any Unicode digit).
+_TIMESTAMP = re.compile(r"[0-9]{1,11}")
+_DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_VERSION = re.compile(r"[0-9]{1,18}")
 
 
 class Rejected(Exception):
@@ -75,23 +93,108 @@ def sign(secret: bytes, delivery_id: str, timestamp: str, body: str) -> str:
     return "v1," + base64.b64encode(mac.digest()).decode()
 
 
+@dataclass(frozen=True)
+class Event:
+    """One registry event the receiver acts on, with its fields checked."""
+
+    kind: str  # one of EVENTS
+    name: str
+    version: str
+    alias: str | None = None
+
+
+def _field(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise Rejected(400, f"payload data.{key} must be a non-empty string")
+    return value
+
+
+def parse_event(text: str) -> Event | None:
+    """The event in a verified body; None for an event the receiver does not handle.
+
+    Rejected(400) for a body that is not a JSON object with string `entity`/`action` and, for
+    a handled event, an object `data` with a string `name`, a version number and (for aliases)
+    a string `alias`. Names are otherwise passed on as they are: MLflow allows almost anything
+    in a name, and refusing a real alias event here would leave the alias unevaluated; a name
+    the evidence source cannot read blocks (and reverts) instead.
+    """
+    try:
+        payload = json.loads(text)
+    except (ValueError, RecursionError):
+        raise Rejected(400, "body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise Rejected(400, f"body is a JSON {type(payload).__name__}, not an object")
+    entity, action = payload.get("entity"), payload.get("action")
+    if not isinstance(entity, str) or not isinstance(action, str):
+        raise Rejected(400, "payload entity and action must be strings")
+    kind = f"{entity}.{action}"
+    if kind not in EVENTS:
+        return None
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise Rejected(400, "payload data must be an object")
+    name = _field(data, "name")
+    raw = data.get("version")
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    if not isinstance(raw, str) or not _VERSION.fullmatch(raw) or int(raw) < 1:
+        raise Rejected(400, "payload data.version must be a version number")
+    alias = _field(data, "alias") if kind == "model_version_alias.created" else None
+    return Event(kind=kind, name=name, version=str(int(raw)), alias=alias)
+
+
 @dataclass
 class Outcome:
     kind: str
     detail: dict[str, Any]
 
 
+class AliasRevert:
+    """A step of the recording chain, first: on a decision that does not allow the alias, move
+    it off the version before anything else is written (reports, log, tags), so a recording
+    failure cannot leave the alias in place; later recorders carry what was done."""
+
+    name = "alias revert"
+
+    def __init__(self, receiver: Receiver, event: Event, log_recorder: Any,
+                 tag_recorder: Any) -> None:
+        self.receiver = receiver
+        self.event = event
+        self.log_recorder = log_recorder
+        self.tag_recorder = tag_recorder
+        self.result: dict[str, Any] | None = None
+
+    def prepare(self) -> None:
+        return None
+
+    def record(self, decision: Any, recording: Any) -> None:
+        if self.receiver.allowed(decision.verdict.value):
+            return
+        ev = self.event
+        self.result = self.receiver.revert(ev.name, str(ev.alias), ev.version)
+        self.log_recorder.extra["revert"] = self.result
+        self.tag_recorder.extra_tags["mrm.gate.reverted"] = f"@{ev.alias}: " \
+                                                            f"{self.result['action']}"
+
+
 class Receiver:
-    def __init__(self, cfg: GateConfig, *, secret: bytes, tracking_uri: str) -> None:
+    def __init__(self, cfg: GateConfig, *, secret: bytes, tracking_uri: str,
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        from mrm_gate.attestation import parse_duration
         from mrm_gate.audit import DecisionLog
 
+        from .config import load_verify_keys
         from .gate import PolicyCache
 
         self.cfg = cfg
         self.secret = secret
         self.tracking_uri = tracking_uri
         self.tolerance_s = cfg.webhook.tolerance_s
+        self.max_body_bytes = max_body_bytes
         self.log = DecisionLog(cfg.decision_log_path)
+        self.keys = load_verify_keys(cfg.attestation.keys, cfg)
+        self.max_age = parse_duration(cfg.attestation.max_age)
         self.policies = PolicyCache(cfg)
         self.policies.get()  # refuse to start with a broken policy
         self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
@@ -104,8 +207,9 @@ class Receiver:
 
     # ---- verification ---------------------------------------------------------------------
 
-    def accept(self, headers, body: bytes, *, now: float | None = None) -> str:
-        """Verify one delivery and queue it; returns 'queued' or 'duplicate'. Raises Rejected."""
+    def check_headers(self, headers, *, now: float | None = None) -> tuple[str, str, str]:
+        """(signature, timestamp, delivery id) when present, well-formed and recent; raises
+        Rejected otherwise. Cheap: runs before the body is read."""
         now = time.time() if now is None else now
         sig = headers.get(SIGNATURE_HEADER)
         ts = headers.get(TIMESTAMP_HEADER)
@@ -113,13 +217,26 @@ class Receiver:
         if not sig or not ts or not delivery:
             raise Rejected(401, f"missing {SIGNATURE_HEADER}, {TIMESTAMP_HEADER} or "
                            f"{DELIVERY_HEADER}; configure the webhook with a secret")
-        try:
-            age = now - int(ts)
-        except ValueError:
-            raise Rejected(400, "timestamp is not a Unix time") from None
+        if not _TIMESTAMP.fullmatch(ts):
+            raise Rejected(400, f"{TIMESTAMP_HEADER} is not a Unix time (up to 11 ASCII "
+                           "digits)")
+        if not _DELIVERY_ID.fullmatch(delivery):
+            raise Rejected(400, f"{DELIVERY_HEADER} is not a delivery id")
+        if len(sig) > MAX_SIGNATURE_CHARS:
+            raise Rejected(400, f"{SIGNATURE_HEADER} is too long")
+        age = now - int(ts)
         if abs(age) > self.tolerance_s:
             raise Rejected(401, f"timestamp is {int(age)} s off (tolerance "
                            f"{self.tolerance_s} s); replayed or clock skew")
+        return sig, ts, delivery
+
+    def accept(self, headers, body: bytes, *, now: float | None = None) -> str:
+        """Verify one delivery and queue it; returns 'queued', 'duplicate' or 'ignored' (an
+        event the receiver does not act on). Raises Rejected."""
+        now = time.time() if now is None else now
+        sig, ts, delivery = self.check_headers(headers, now=now)
+        if len(body) > self.max_body_bytes:
+            raise Rejected(413, f"body is larger than {self.max_body_bytes} bytes")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -134,170 +251,208 @@ class Receiver:
             if delivery in self._seen:
                 return "duplicate"
             self._seen[delivery] = now
-        try:
-            payload = json.loads(text)
-        except ValueError:
-            raise Rejected(400, "body is not JSON") from None
-        self.queue.put(payload)
+        event = parse_event(text)
+        if event is None:
+            return "ignored"
+        self.queue.put(event)
         return "queued"
 
     # ---- processing -----------------------------------------------------------------------
 
     def _run(self) -> None:
         while True:
-            payload = self.queue.get()
+            event = self.queue.get()
             try:
-                self.handle(payload)
+                self.handle(event)
             except Exception as exc:  # keep serving; the failure is logged and recorded
                 _logger.exception("webhook processing failed")
                 self.outcomes.append(Outcome("error", {"error": str(exc)[:500]}))
             finally:
                 self.queue.task_done()
 
-    def handle(self, payload: dict[str, Any]) -> None:
-        event = f"{payload.get('entity')}.{payload.get('action')}"
-        data = payload.get("data") or {}
-        if event == "model_version_alias.created":
-            if self.cfg.is_protected_alias(str(data.get("alias", ""))):
-                self.on_alias_created(str(data["name"]), str(data["alias"]),
-                                      str(data["version"]))
-        elif event == "model_version.created" and self.cfg.webhook.evaluate_on_create:
-            self.on_version_created(str(data["name"]), str(data["version"]))
+    def handle(self, event: Event) -> None:
+        if event.kind == "model_version_alias.created":
+            if self.cfg.is_protected_alias(str(event.alias)):
+                self.on_alias_created(event.name, str(event.alias), event.version)
+        elif event.kind == "model_version.created" and self.cfg.webhook.evaluate_on_create:
+            self.on_version_created(event.name, event.version)
 
     def _client(self):
         from mlflow.tracking import MlflowClient
 
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
-    def evaluate(self, name: str, version: str, target: str | None):
+    def _request(self, name: str, version: str, target: str | None):
+        """The gate request and MLflow source for one version (Refusal: unreadable policy)."""
         from mrm_gate.controls.context import EvaluationOptions
-        from mrm_gate.decision import ModelRef
-        from mrm_gate.engine import blocked_decision, evaluate
-        from mrm_gate.errors import EvidenceError
-        from mrm_gate.evidence import load_evidence_with_baseline
+        from mrm_gate.evidence.mlflow_source import MlflowSource
+        from mrm_gate.evidence.source import SourceSettings
+        from mrm_gate.gate import GateRequest
 
-        policy, waivers = self.policies.get()  # Refusal when unreadable
-        uri = f"models:/{name}/{version}"
-        try:
-            evidence, baseline = load_evidence_with_baseline(
-                uri, tracking_uri=self.tracking_uri, timeout_s=self.cfg.evidence.timeout_s)
-        except EvidenceError as exc:
-            return blocked_decision(policy, ModelRef(name=name, version=version, uri=uri,
-                                                     source_kind="mlflow"), target, str(exc))
-        return evaluate(policy, evidence, target=target, waivers=waivers,
-                        options=EvaluationOptions(trust_model_code=self.cfg.trust_model_code),
-                        baseline=baseline, actor="mrm-gate-webhook")
+        policy, waivers = self.policies.get()
+        settings = SourceSettings(tracking_uri=self.tracking_uri,
+                                  timeout_s=self.cfg.evidence.timeout_s)
+        request = GateRequest(
+            subject=f"models:/{name}/{version}", policy=policy, waivers=waivers,
+            waivers_file=str(self.cfg.path(self.cfg.waivers)) if self.cfg.waivers else None,
+            target=target, options=EvaluationOptions(trust_model_code=self.cfg.trust_model_code),
+            actor=ACTOR, source="mlflow", settings=settings)
+        return request, MlflowSource(settings)
 
-    def _record(self, decision, name: str, version: str, target: str | None,
-                extra_tags: dict[str, str] | None = None) -> str | None:
-        """Report artifact on the run, decision tags on the version; returns the report URI."""
-        import tempfile
-
-        from mrm_gate.mlflow import report_files
-
-        from .gate import decision_tags
-
-        client = self._client()
-        report = None
-        if decision.model.run_id:
-            with tempfile.TemporaryDirectory() as tmp:
-                folder = f"{REPORT_ARTIFACT_DIR}/{decision.id}"
-                for p in report_files(decision, Path(tmp)):
-                    client.log_artifact(decision.model.run_id, str(p), folder)
-                report = f"runs:/{decision.model.run_id}/{folder}/report.html"
-        tags = decision_tags("webhook", decision.verdict.value, decision.id, target,
-                             decision.policy.sha256, decision.created_at, decision.tier.tier,
-                             report)
-        tags.update(extra_tags or {})
-        # `mrm.decision` last: once it is visible, every other tag of the decision is too
-        for k in sorted(tags, key=lambda key: key == "mrm.decision"):
-            client.set_model_version_tag(name, version, k, tags[k])
-        return report
-
-    def _allowed(self, verdict: str) -> bool:
+    def allowed(self, verdict: str) -> bool:
         return verdict == "APPROVE" or (verdict == "CONDITIONAL" and self.cfg.allow_conditional)
 
     def on_version_created(self, name: str, version: str) -> None:
-        decision = self.evaluate(name, version, None)
-        report = self._record(decision, name, version, None)
-        self.log.append(decision, kind="webhook_early", extra={"report": report})
+        from mrm_gate.gate import DecisionLogRecorder, MlflowDecisionRecorder, run_gate
+        from mrm_gate.gate.recorders import ClientRegistryWriter, MlflowReportArtifact
+
+        request, source = self._request(name, version, None)
+        writer = ClientRegistryWriter(self.tracking_uri)
+        decision = run_gate(request, source, recorders=[
+            MlflowReportArtifact(writer),
+            DecisionLogRecorder(self.log, kind="webhook_early"),
+            MlflowDecisionRecorder(writer, mode="webhook"),
+        ])
         self.outcomes.append(Outcome("early", {"name": name, "version": version,
                                                "verdict": decision.verdict.value}))
 
     def on_alias_created(self, name: str, alias: str, version: str) -> None:
-        from .gate import Refusal
+        """Evaluate the alias's new holder; anything short of a recorded approval reverts."""
+        from mrm_gate.gate import DecisionLogRecorder, MlflowDecisionRecorder, run_gate
+        from mrm_gate.gate.recorders import ClientRegistryWriter, MlflowReportArtifact
 
+        step: AliasRevert | None = None
         try:
-            decision = self.evaluate(name, version, alias)
-        except Exception as exc:  # no decision, no approval: revert (fail closed)
-            _logger.warning("evaluation of %s v%s for @%s failed: %s", name, version, alias, exc)
-            message = exc.message if isinstance(exc, Refusal) else f"evaluation failed: {exc}"
-            revert = self._revert(name, alias, version)
-            self.log.append({"model": {"name": name, "version": version}, "alias": alias,
-                             "error": message[:1000], "revert": revert}, kind="webhook_error")
-            self.outcomes.append(Outcome("error", {"name": name, "version": version,
-                                                   "alias": alias, "revert": revert}))
+            request, source = self._request(name, version, alias)
+            writer = ClientRegistryWriter(self.tracking_uri)
+            log_recorder = DecisionLogRecorder(self.log, kind="webhook_alias",
+                                               extra={"alias": alias})
+            tag_recorder = MlflowDecisionRecorder(writer, mode="webhook")
+            step = AliasRevert(self, Event("model_version_alias.created", name, version, alias),
+                               log_recorder, tag_recorder)
+            decision = run_gate(request, source, recorders=[
+                step, MlflowReportArtifact(writer), log_recorder, tag_recorder])
+        except Exception as exc:  # not decided, or decided but not recorded: revert
+            self._failed(name, alias, version, exc, step.result if step else None)
             return
-        allowed = self._allowed(decision.verdict.value)
-        revert: dict[str, Any] = {}
-        if not allowed:
-            revert = self._revert(name, alias, version)
-        tags = {"mrm.gate.reverted": f"@{alias}: {revert['action']}"} if revert else None
-        report = self._record(decision, name, version, alias, tags)
-        self.log.append(decision, kind="webhook_alias",
-                        extra={"alias": alias, "report": report, "revert": revert or None})
         self.outcomes.append(Outcome("alias", {"name": name, "version": version, "alias": alias,
                                                "verdict": decision.verdict.value,
-                                               "revert": revert}))
+                                               "revert": step.result or {}}))
 
-    def _revert(self, name: str, alias: str, version: str) -> dict[str, Any]:
-        """Move `alias` off a blocked version: to the last approved holder, or remove it."""
+    def _failed(self, name: str, alias: str, version: str, exc: Exception,
+                revert: dict[str, Any] | None) -> None:
+        from mrm_gate.gate import RecordingFailed
+
+        from .gate import Refusal
+
+        if isinstance(exc, Refusal):
+            message = exc.message
+        elif isinstance(exc, RecordingFailed):
+            message = str(exc)
+        else:
+            message = f"evaluation failed: {type(exc).__name__}: {exc}"
+        _logger.warning("%s v%s for @%s: %s", name, version, alias, message)
+        if revert is None:
+            try:
+                revert = self.revert(name, alias, version)
+            except Exception as rexc:
+                _logger.exception("revert of @%s on %s failed", alias, name)
+                revert = {"action": f"failed: {type(rexc).__name__}: {str(rexc)[:300]}"}
+        try:
+            self.log.append({"model": {"name": name, "version": version}, "alias": alias,
+                             "error": message[:1000], "revert": revert}, kind="webhook_error")
+        except Exception:
+            _logger.exception("the decision log cannot record the failure either")
+        self.outcomes.append(Outcome("error", {"name": name, "version": version,
+                                               "alias": alias, "revert": revert,
+                                               "error": message[:500]}))
+
+    # ---- reverting ------------------------------------------------------------------------
+
+    def revert(self, name: str, alias: str, version: str) -> dict[str, Any]:
+        """Move `alias` off `version`: to the last provably approved version, or remove it."""
+        from mlflow.exceptions import MlflowException
+
         client = self._client()
         try:
             current = str(client.get_model_version_by_alias(name, alias).version)
-        except Exception:
+        except MlflowException as exc:
+            if not _not_found(exc):
+                raise  # the registry could not be read: the caller records the failure
             return {"action": "none (alias already removed)"}
         if current != version:
             return {"action": f"none (alias already moved to version {current})"}
-        previous = None
+        proof = None
         if self.cfg.webhook.revert == "restore":
-            previous = self._previous_holder(client, name, alias, exclude=version)
-        if previous is not None:
-            client.set_registered_model_alias(name, alias, previous)
-            return {"action": f"restored to version {previous}", "restored_to": previous}
+            proof = self.prover(client).last_approved(name, alias, exclude=version)
+        if proof is not None:
+            client.set_registered_model_alias(name, alias, proof.version)
+            return {"action": f"restored to version {proof.version}",
+                    "restored_to": proof.version, "proof": proof.describe()}
         client.delete_registered_model_alias(name, alias)
         return {"action": "removed", "removed": True}
 
-    def _previous_holder(self, client, name: str, alias: str, exclude: str) -> str | None:
-        """The version most recently approved for `alias` (by the gate's own tags)."""
-        best: tuple[str, str] | None = None
-        for mv in client.search_model_versions(f"name = '{_quote(name)}'"):
-            tags = mv.tags or {}
-            if str(mv.version) == exclude or tags.get("mrm.decision_target") != alias:
-                continue
-            if not self._allowed(tags.get("mrm.decision", "")):
-                continue
-            when = tags.get("mrm.evaluated_at", "")
-            if best is None or when > best[0]:
-                best = (when, str(mv.version))
-        return best[1] if best else None
+    def prover(self, client):
+        """What may prove a past approval: this receiver's log and the configured keys."""
+        from mrm_gate.evidence.mlflow_source import MlflowSource
+        from mrm_gate.evidence.source import SourceSettings
+
+        from .approvals import ApprovalProver
+
+        policy, waivers = self.policies.get()
+        source = MlflowSource(SourceSettings(tracking_uri=self.tracking_uri,
+                                             timeout_s=self.cfg.evidence.timeout_s))
+
+        def evidence_sha(name: str, version: str) -> str:
+            return source.load(f"models:/{name}/{version}").content_sha256()
+
+        return ApprovalProver(log_path=self.cfg.decision_log_path, client=client,
+                              policy_sha=policy.sha256, waivers=waivers, allowed=self.allowed,
+                              evidence_sha=evidence_sha, keys=self.keys, max_age=self.max_age,
+                              allow_conditional=self.cfg.allow_conditional)
 
 
-def _quote(name: str) -> str:
-    return name.replace("'", "\\'")
+def _read_bounded(stream, limit: int) -> bytes:
+    """At most `limit` bytes of `stream` (short reads are continued)."""
+    chunks, total = [], 0
+    while total < limit:
+        chunk = stream.read(min(65536, limit - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def _not_found(exc: Exception) -> bool:
+    """MLflow's "no such alias": RESOURCE_DOES_NOT_EXIST over REST; the SQL store says so in
+    its message."""
+    return (getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
+            or "not found" in str(exc).lower())
 
 
 def create_receiver_app(receiver: Receiver):
-    """A small Flask app: POST /webhook (or /) receives deliveries, GET /health answers."""
+    """A small Flask app: POST /webhook (or /) receives deliveries, GET /health answers.
+
+    Flask's MAX_CONTENT_LENGTH refuses a declared length over the limit before reading; a
+    chunked body is read at most one byte past the limit: 413 either way."""
     from flask import Flask, jsonify, request
 
     app = Flask("mrm-gate-webhook")
+    # One byte over the limit may be read, so that a body over it is told from one at it.
+    app.config["MAX_CONTENT_LENGTH"] = receiver.max_body_bytes + 1
+
+    @app.errorhandler(413)
+    def too_large(_exc):
+        return jsonify({"error": f"body is larger than {receiver.max_body_bytes} bytes"}), 413
 
     @app.post("/")
     @app.post("/webhook")
     def receive():
         try:
-            status = receiver.accept(request.headers, request.get_data())
+            receiver.check_headers(request.headers)  # before the body is read
+            body = _read_bounded(request.stream, receiver.max_body_bytes + 1)
+            status = receiver.accept(request.headers, body)
         except Rejected as r:
             _logger.warning("webhook rejected: %s", r.message)
             return jsonify({"error": r.message}), r.status
