@@ -747,7 +747,12 @@ class MlflowRestClient:
         os.makedirs(mdst, exist_ok=True)
         mrepo = self._repo(model.artifact_location)
         if mrepo is not None:
-            return mrepo.download(rel, mdst)
+            out = mrepo.download(rel, mdst)
+            if os.path.isdir(out) and "MLmodel" in os.listdir(out):
+                # as MLflow's models:/ repository marks a downloaded model (no registry name)
+                Path(out, "registered_model_meta").write_text(
+                    "model_name: null\nmodel_version: null\n", encoding="utf-8")
+            return out
         import mlflow.artifacts
 
         return mlflow.artifacts.download_artifacts(
