@@ -28,3 +28,26 @@ class LocalFolderSource(EvidenceSource):
         from .local import load_local_evidence
 
         return load_local_evidence(subject)
+
+    def baseline(self, evidence: Evidence, *, alias: str | None = None,
+                 version: str | None = None) -> Evidence | None:
+        """The version the folder records for `alias` (or `version:N`) in `baselines:`, as an
+        export looked it up; None when it records none."""
+        from .model import ModelInfo, RunInfo
+
+        info = evidence.baselines.get(alias if alias is not None else f"version:{version}")
+        if info is None:
+            return None
+        return Evidence(model=ModelInfo(name=evidence.model.name, version=info.version),
+                        run=RunInfo(metrics=dict(info.metrics)), source_kind="local")
+
+    def model_location(self, evidence: Evidence) -> str:
+        """`model_artifact`, else the model an export copied into the folder (the registered
+        version's own model, which has no run path: see `mrm-export.json`)."""
+        if not evidence.model_artifact:
+            from .export import exported_model_location
+
+            found = exported_model_location(evidence)
+            if found is not None:
+                return found
+        return super().model_location(evidence)

@@ -88,8 +88,14 @@ class EvidenceSource(abc.ABC):
     def model_location(self, evidence: Evidence) -> str:
         """A location `mlflow.pyfunc.load_model` accepts for the model (runs:/..., a folder)."""
         if evidence.model_artifact:
-            return str(evidence.open_file(evidence.model_artifact.rstrip("/") + "/MLmodel")
-                       .parent)
+            folder = evidence.model_artifact.rstrip("/")
+            try:  # a run's artifact store fetches the folder whole (MLmodel alone cannot load)
+                got = evidence.open_file(folder, "model_artifact")
+                if got.is_dir() and (got / "MLmodel").is_file():
+                    return str(got)
+            except EvidenceError:
+                pass  # a local folder's store opens files only: the folder is MLmodel's parent
+            return str(evidence.open_file(folder + "/MLmodel", "model_artifact").parent)
         raise EvidenceError("the evidence names no model (set `model_artifact:` to an MLflow "
                             "model folder)")
 
