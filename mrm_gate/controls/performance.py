@@ -94,6 +94,29 @@ class NoRegressionParams(Params):
         return self
 
 
+def _target_holder(ctx: CheckContext, params: NoRegressionParams) -> str | None:
+    """Who holds the target alias, when it is not the baseline alias and not this version.
+
+    The first model ever promoted is the documented exception to "a no-regression control
+    compares": nothing holds the target yet. When another version does hold it, a missing
+    baseline is an error, not a skip. A registry that cannot be read raises (ERROR).
+    """
+    target = ctx.target
+    if not target or params.baseline_version is not None:
+        return None
+    if params.baseline_alias and params.baseline_alias.lower() == target.lower():
+        return None
+    ev = ctx.evidence
+    recorded = ev.baselines.get(target)  # an exported folder records the holder by alias
+    version = recorded.version if recorded is not None else None
+    if version is None and ctx.baseline is not None:
+        other = ctx.baseline(alias=target)
+        version = other.model.version if other is not None else None
+    if version is None or str(version) == str(ev.model.version):
+        return None
+    return f"version {version} holds the target @{target}"
+
+
 @check("performance.no_regression", params=NoRegressionParams,
        summary="A metric is not worse than the baseline version's (e.g. @champion)")
 def no_regression(params: NoRegressionParams, ctx: CheckContext) -> CheckResult:
@@ -116,7 +139,16 @@ def no_regression(params: NoRegressionParams, ctx: CheckContext) -> CheckResult:
         if other is not None:
             base_version, base_metrics = other.model.version, other.run.metrics
     if base_metrics is None:
-        msg = f"no baseline: no version holds {label}"
+        holder = _target_holder(ctx, params)
+        if holder is not None:
+            raise CheckError(
+                f"no baseline: no version holds {label}, but {holder}; compare against "
+                "the version being replaced (set baseline_alias to the target alias) or "
+                "record the baseline (fail closed: a missing baseline is not a skip when a "
+                "model is already in place)")
+        msg = (f"no baseline: no version holds {label}"
+               + (f" and none holds @{ctx.target} (the first model promoted)"
+                  if ctx.target else ""))
         if params.on_missing_baseline == "fail":
             return CheckResult(status=Status.FAIL, message=msg + " (on_missing_baseline: fail)")
         if params.on_missing_baseline == "skip":

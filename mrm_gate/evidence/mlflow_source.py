@@ -86,6 +86,13 @@ def bounded_http(timeout_s: float):
                 os.environ.pop(k, None)
 
 
+def quiet_downloads() -> None:
+    """No MLflow "Downloading artifacts" progress bars from the gate's own downloads: they
+    flood the CLI's stderr and the server's log. Set once for the process, unless the user
+    set the variable."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def _not_found(exc: Exception) -> bool:
     return "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or (
         "not found" in str(exc).lower() or "does not exist" in str(exc).lower()
@@ -120,6 +127,7 @@ class CachedRunArtifacts:
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mrm-gate-artifacts-")
         try:
+            quiet_downloads()
             local = self._download(path, self._tmp.name)
         except Exception as exc:
             raise EvidenceError(
@@ -137,16 +145,6 @@ class CachedRunArtifacts:
             check_tree(Path(self._tmp.name), real, f"{what} {path!r}", where=where)
         self._fetched[path] = real
         return real
-        if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="mrm-gate-artifacts-")
-        try:
-            local = self._download(path, self._tmp.name)
-        except Exception as exc:
-            raise EvidenceError(
-                f"artifact {path!r} of run {self.run_id} cannot be read: {exc}"
-            ) from None
-        self._fetched[path] = Path(local)
-        return self._fetched[path]
 
     def describe(self) -> str:
         return f"runs:/{self.run_id}"
@@ -408,6 +406,7 @@ class MlflowSource(EvidenceSource):
                 import mlflow.artifacts
 
                 dst = tempfile.mkdtemp(prefix="mrm-gate-model-")
+                quiet_downloads()
                 kwargs = {} if self.in_process else {"tracking_uri": self.tracking_uri()}
                 local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=dst,
                                                             **kwargs)

@@ -182,3 +182,42 @@ def test_evaluate_anchors_the_log_with_a_checkpoint_and_truncation_is_caught(
     err = capsys.readouterr().err
     assert "TAMPERED" in err and "the log ends at seq 0" in err
     assert run(args[:-2]) == 2  # --checkpoint without its key
+
+
+@pytest.mark.parametrize("user_setting", [None, "true"])
+def test_mlflow_download_progress_bars_stay_out_of_the_cli_output(tmp_path, user_setting) -> None:
+    """MLflow's "Downloading artifacts" bars flood CI logs; the gate turns them off unless the
+    user explicitly asked for them."""
+    import os
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    uri = _store(tmp_path, [0.8], {})
+    client = MlflowClient(uri, uri)
+    mv = client.get_model_version("pd", "1")
+    write(tmp_path / "files" / "card.md", "# Card\n## Limitations\nSmall.\n")
+    write(tmp_path / "files" / "mrm" / "evidence.yaml", "model_card_file: card.md\n")
+    client.log_artifacts(mv.run_id, str(tmp_path / "files"))
+    policy = write(tmp_path / "card.yaml", """
+apiVersion: mrm-gate/v1
+kind: Policy
+metadata: {name: card, version: "1"}
+tiering: {default: high}
+tiers:
+  high:
+    controls:
+      - id: MRM-DOC-001
+        check: metadata.required
+        params: {card_sections: [Limitations]}
+""")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"}
+    if user_setting:
+        env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = user_setting
+    cli = str(Path(sys.executable).with_name("mrm-gate"))
+    proc = subprocess.run([cli, "evaluate", "models:/pd/1",
+                           "--policy", str(policy), "--tracking-uri", uri, "-q"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("Downloading artifacts" in proc.stderr) == bool(user_setting)
