@@ -33,13 +33,15 @@ from pathlib import Path
 import pytest
 import yaml
 from core_helpers import write
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mrm_gate.cli import run
 from mrm_gate.controls.context import EvaluationOptions
 from mrm_gate.evidence.source import SourceSettings
 from mrm_gate.gate import GateRequest, run_gate
 
-pytestmark = pytest.mark.suites
+needs_suites = pytest.mark.suites  # the round trip trains and explains real models
 
 ROOT = Path(__file__).resolve().parents[2]
 CREDIT_CSV = ROOT / "examples" / "german_credit" / "data" / "german_credit.csv"
@@ -398,6 +400,7 @@ def test_the_policy_covers_every_builtin_check_type() -> None:
     assert used == set(builtin_check_types())
 
 
+@needs_suites
 @pytest.mark.parametrize("label", sorted(VERSIONS))
 def test_same_verdict_and_evidence_hash(world, label) -> None:
     online, offline = world["online"][label], world["offline"][label]
@@ -409,6 +412,7 @@ def test_same_verdict_and_evidence_hash(world, label) -> None:
         if o.status.value != EXPECTED[label].get(o.control_id)]
 
 
+@needs_suites
 @pytest.mark.parametrize("check_type", builtin_check_types())
 def test_same_outcome_per_control_for_every_check_type(world, check_type) -> None:
     seen = []
@@ -429,6 +433,7 @@ def test_same_outcome_per_control_for_every_check_type(world, check_type) -> Non
     assert set(seen) - {E}, f"{check_type}: only errors, which would prove nothing"
 
 
+@needs_suites
 def test_bundle_holds_what_the_checks_read(world) -> None:
     from mrm_gate.evidence.export import MANIFEST, read_manifest
 
@@ -466,6 +471,7 @@ def test_bundle_holds_what_the_checks_read(world) -> None:
     assert MANIFEST in os.listdir(out)
 
 
+@needs_suites
 def test_demo_bundle_has_the_mlflow3_model_and_the_cwd_suite(world) -> None:
     from mrm_gate.evidence.export import EXPORTED_MODEL_DIR, read_manifest
 
@@ -480,6 +486,7 @@ def test_demo_bundle_has_the_mlflow3_model_and_the_cwd_suite(world) -> None:
     assert manifest["files"]["suites/credit.json"]["read_by"] == "MRM-DQ-002 params.suite"
 
 
+@needs_suites
 def test_include_model_says_when_it_cannot(world, tmp_path, capsys) -> None:
     """A version registered from a run path that holds no model: --include-model is a clear
     usage error, and nothing is written."""
@@ -499,6 +506,7 @@ def test_include_model_says_when_it_cannot(world, tmp_path, capsys) -> None:
                 "--tracking-uri", world["uri"]]) == 0
 
 
+@needs_suites
 def test_export_never_overwrites(world, tmp_path, capsys) -> None:
     out = write(tmp_path / "taken" / "notes.txt", "mine").parent
     rc = run(["evidence", "export", f"models:/{NAME}/1", "--out", str(out), "--tracking-uri",
@@ -509,3 +517,143 @@ def test_export_never_overwrites(world, tmp_path, capsys) -> None:
     assert run(["evidence", "export", f"models:/{NAME}/1", "--out", str(file_out),
                 "--tracking-uri", world["uri"]]) == 2
     assert file_out.read_text() == "mine"
+
+
+# ----------------------------------------------------------------------------- containment
+# Export from a local evidence folder (no MLflow): every path from data is hostile.
+
+SECRET = "secret-line-that-must-not-leak\n"
+GOOD_CSV = "age,risk\n30,1\n40,0\n"
+
+
+def _hostile_folder(tmp_path: Path, path: str, *, link: str | None = None) -> Path:
+    """An evidence folder whose dataset `evil` has `path`; a secret file sits next to it."""
+    write(tmp_path / "secret.csv", SECRET)
+    folder = tmp_path / "evidence"
+    write(folder / "data" / "validation.csv", GOOD_CSV)
+    if link == "file":
+        os.symlink(tmp_path / "secret.csv", folder / "data" / "link.csv")
+    elif link == "dir":
+        os.symlink(tmp_path, folder / "linkdir")
+    doc = {"model": {"name": "credit-pd", "version": "3",
+                     "tags": {"owner": "alice", "mrm.decision": "APPROVE"}},
+           "run": {"metrics": {"auc": 0.8}},
+           "datasets": {"validation": {"path": "data/validation.csv", "target": "risk"},
+                        "evil": {"path": path}}}
+    write(folder / "evidence.yaml", yaml.safe_dump(doc))
+    return folder
+
+
+def _assert_contained(out: Path) -> None:
+    real = out.resolve()
+    for p in out.rglob("*"):
+        assert not p.is_symlink(), p
+        assert real in p.resolve().parents, p
+        if p.is_file():
+            assert SECRET.strip() not in p.read_text(errors="replace"), p
+
+
+HOSTILE_PATHS = {
+    "absolute": ("/etc/hostname", None),
+    "absolute-secret": ("{tmp}/secret.csv", None),
+    "dotdot": ("../secret.csv", None),
+    "inner-dotdot": ("data/../../secret.csv", None),
+    "file-uri": ("file:///etc/passwd", None),
+    "backslash": ("..\\secret.csv", None),
+    "nul": ("data/a\x00b.csv", None),
+    "symlink-file": ("data/link.csv", "file"),
+    "symlink-dir": ("linkdir/secret.csv", "dir"),
+}
+
+
+@pytest.mark.parametrize("path,link", HOSTILE_PATHS.values(), ids=HOSTILE_PATHS.keys())
+def test_a_path_from_data_is_never_exported_nor_escapes(tmp_path, path, link) -> None:
+    from mrm_gate.evidence.export import read_manifest
+    from mrm_gate.evidence.local import load_local_evidence
+
+    path = path.format(tmp=tmp_path)
+    src = _hostile_folder(tmp_path, path, link=link)
+    out = tmp_path / "bundle"
+    assert run(["evidence", "export", str(src), "--out", str(out)]) == 0
+    _assert_contained(out)
+    manifest = read_manifest(out)
+    assert [i["path"] for i in manifest["not_exported"]] == [path]
+    assert set(manifest["files"]) == {"data/validation.csv"}
+    exported = load_local_evidence(out)
+    assert exported.content_sha256() == load_local_evidence(src).content_sha256()
+    assert "mrm.decision" not in exported.model.tags  # a gate-written tag stays out
+    assert exported.datasets["evil"].path == path  # named as written: refused offline too
+
+
+@pytest.mark.parametrize("reserved", ["evidence.yaml", "mrm-export.json",
+                                      "mrm-export/model/MLmodel"])
+def test_a_file_named_like_the_exports_own_is_refused(tmp_path, reserved, capsys) -> None:
+    src = _hostile_folder(tmp_path, reserved)
+    if not (src / reserved).exists():  # (evidence.yaml: the dataset is the evidence file)
+        write(src / reserved, "model: {name: other}\n")
+    out = tmp_path / "bundle"
+    assert run(["evidence", "export", str(src), "--out", str(out)]) == 2
+    assert "reserves" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".bundle*"))  # nothing left behind
+
+
+def test_the_older_baseline_resolver_still_works(tmp_path) -> None:
+    """`export_evidence(..., baseline=resolver)` (before EvidenceSource) records baselines."""
+    from mrm_gate.evidence.export import export_evidence, read_manifest
+    from mrm_gate.evidence.local import load_local_evidence
+    from mrm_gate.evidence.model import Evidence, ModelInfo, RunInfo
+
+    ev = load_local_evidence(_hostile_folder(tmp_path, "data/validation.csv"))
+    champion = Evidence(model=ModelInfo(name="credit-pd", version="2"),
+                        run=RunInfo(metrics={"auc": 0.79}))
+
+    def resolver(alias=None, version=None):
+        return champion if alias == "champion" else None
+
+    path = export_evidence(ev, tmp_path / "out", baseline=resolver,
+                           baseline_aliases=("champion", "production"))
+    back = load_local_evidence(path.parent)
+    assert back.baselines["champion"].version == "2"
+    assert back.baselines["champion"].metrics == {"auc": 0.79}
+    assert read_manifest(path.parent)["baselines"] == {"champion": "2", "production": None}
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), True, "0.9", 10**400])
+def test_odd_metrics_round_trip_with_the_same_hash(tmp_path, value) -> None:
+    """Metrics the controls refuse still export as they were (the control errors offline as
+    online), and the folder hashes the same."""
+    from mrm_gate.evidence.export import export_evidence
+    from mrm_gate.evidence.local import load_local_evidence
+
+    src = _hostile_folder(tmp_path, "data/validation.csv")
+    ev = load_local_evidence(src)
+    ev.run.metrics["odd"] = value
+    path = export_evidence(ev, tmp_path / "out")
+    assert load_local_evidence(path.parent).content_sha256() == ev.content_sha256()
+
+
+PATH_CHARS = "ab./\\:~%\x00\n "
+
+
+@given(path=st.text(alphabet=PATH_CHARS, min_size=1, max_size=12))
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_property_no_dataset_path_escapes_the_export(tmp_path_factory, path) -> None:
+    from mrm_gate.errors import UserError
+    from mrm_gate.evidence.export import export_evidence
+    from mrm_gate.evidence.local import load_local_evidence
+
+    tmp = tmp_path_factory.mktemp("prop")
+    src = _hostile_folder(tmp, path)
+    try:
+        ev = load_local_evidence(src)
+    except UserError:
+        return  # a path YAML cannot carry: nothing to export
+    out = tmp / "bundle"
+    try:
+        export_evidence(ev, out)
+    except UserError as exc:  # refused (a reserved name, a file where a folder goes)
+        assert not out.exists(), exc
+        return
+    _assert_contained(out)
+    assert load_local_evidence(out).content_sha256() == ev.content_sha256()
