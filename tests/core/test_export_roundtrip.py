@@ -657,3 +657,57 @@ def test_property_no_dataset_path_escapes_the_export(tmp_path_factory, path) -> 
         return
     _assert_contained(out)
     assert load_local_evidence(out).content_sha256() == ev.content_sha256()
+
+
+SHAP_POLICY = {**POLICY, "tiering": {"default": "high"},
+               "tiers": {"high": {"controls": [
+                   {"id": "MRM-XAI-001", "check": "explainability.shap"},
+                   {"id": "MRM-DQ-002", "check": "data_quality.expectations",
+                    "params": {"dataset": "validation", "suite": "/abs/suite.json"}},
+                   {"id": "MRM-PERF-002", "check": "performance.no_regression",
+                    "params": {"metric": "auc", "baseline_version": "2"}}]}}}
+
+
+def test_a_model_the_policy_reads_but_the_export_cannot_fetch_is_said(tmp_path, capsys) -> None:
+    """With --policy the model is exported when a control loads it; when it cannot be (here:
+    the evidence names none), the bundle says why and the control errors offline as online."""
+    from mrm_gate.evidence.export import read_manifest
+
+    src = _hostile_folder(tmp_path, "data/validation.csv")
+    policy = write(tmp_path / "policy.yaml", yaml.safe_dump(SHAP_POLICY))
+    out = tmp_path / "bundle"
+    assert run(["evidence", "export", str(src), "--out", str(out), "--policy", str(policy),
+                "--target", "champion"]) == 0
+    err = capsys.readouterr().err
+    manifest = read_manifest(out)
+    assert manifest["model"] is None and "names no model" in manifest["model_not_exported"]
+    assert "names no model" in err
+    ctx = manifest["context"]
+    assert ctx["model_read_by"] == ["MRM-XAI-001"]
+    assert any("absolute path" in n for n in ctx["notes"])  # the suite is read in place
+    assert ctx["reads"]["MRM-PERF-002"] == ["baseline version:2"]
+    assert manifest["baselines"] == {"champion": None, "version:2": None}
+
+
+CLI_ERRORS = {
+    "missing evidence": (lambda t: ["evidence", "export", str(t / "nope"), "--out",
+                                    str(t / "o")], "does not exist"),
+    "bad policy": (lambda t: ["evidence", "export", str(t / "evidence"), "--out", str(t / "o"),
+                              "--policy", str(write(t / "p.yaml", "kind: Policy\n"))],
+                   "p.yaml"),
+    "out is a file": (lambda t: ["evidence", "export", str(t / "evidence"), "--out",
+                                 str(write(t / "o", "mine"))], "not an empty folder"),
+    "no tracking uri": (lambda t: ["evidence", "export", "models:/m/1", "--out", str(t / "o")],
+                        "tracking URI"),
+}
+
+
+@pytest.mark.parametrize("argv,fragment", CLI_ERRORS.values(), ids=CLI_ERRORS.keys())
+def test_user_errors_exit_2_with_a_message(tmp_path, argv, fragment, capsys,
+                                           monkeypatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    _hostile_folder(tmp_path, "data/validation.csv")
+    assert run(argv(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+    assert not (tmp_path / "o").is_dir()
