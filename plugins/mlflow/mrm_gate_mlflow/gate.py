@@ -171,6 +171,8 @@ class Gate:
         Raises EvidenceError. The resolver returns None only when no version holds the alias;
         a registry that cannot be read raises EvidenceError (the control errors and blocks).
         """
+        client = client or _in_process_client()
+        client.prefetch(name, str(version))
         src = self.source(files_uri, client)
         evidence = src.load(f"models:/{name}/{version}")
         return evidence, src.baseline_resolver(evidence)
@@ -285,6 +287,8 @@ class Gate:
             _GateTags(writer, mode=self.cfg.mode, override=override),
         ]
         recording = Recording()
+        # the model, the version, its run and the baselines' in one database session
+        client.prefetch(name, version, baseline_aliases(policy))
         try:
             decision = run_gate(request, self.source(caller.files_uri, client),
                                 recorders=recorders, recording=recording)
@@ -341,6 +345,7 @@ class Gate:
         rec: dict | None = None
         evidence_sha = None
         try:
+            client.prefetch(name, version)  # model, version and run in one database session
             evidence = self.source(caller.files_uri, client).load(f"models:/{name}/{version}")
             evidence_sha = evidence.content_sha256()
             envelope = evidence.model.tags.get(ATTESTATION_TAG)
@@ -460,6 +465,23 @@ def _break_glass_tags(caller: Caller, reason: str) -> dict[str, str]:
     return {"mrm.break_glass": "true", "mrm.break_glass_by": caller.user or "",
             "mrm.break_glass_reason": reason[:5000],
             "mrm.break_glass_at": _now().isoformat()}
+
+
+def baseline_aliases(policy) -> tuple[str, ...]:
+    """The aliases the policy's controls compare with (`baseline_alias` params)."""
+    out = []
+    for resolved in policy.effective.values():
+        for rc in resolved:
+            alias = (rc.control.params or {}).get("baseline_alias")
+            if isinstance(alias, str) and alias:
+                out.append(alias)
+    return tuple(dict.fromkeys(out))
+
+
+def _in_process_client():
+    from .server_store import InProcessClient
+
+    return InProcessClient()
 
 
 def _now() -> dt.datetime:

@@ -11,6 +11,7 @@ the integration tests exercise every function here against a real server.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -51,27 +52,88 @@ class InProcessClient:
         request slower the more versions a model has.
         """
         if name not in self._models:
-            from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
-
             store = registry_store()
-            if isinstance(store, SqlAlchemyStore):
+            if _sql_registry(store):
                 with store.ManagedSessionMaker() as session:
-                    sql_rm = store._get_registered_model(session, name, eager=True)
-                    self._models[name] = sql_rm.to_mlflow_entity(preloaded_latest_versions=[])
+                    self._read_model(store, session, name)
             else:
                 self._models[name] = store.get_registered_model(name)
         return self._models[name]
 
+    def prefetch(self, name: str, version: str, aliases: tuple[str, ...] = ()) -> None:
+        """Read the registered model, the version and the version's run in one database
+        session (SQL stores; each session costs a connection and most of a gated request's
+        time), and the same for the versions holding `aliases` (the baselines the policy
+        compares with). Later calls are answered from what was read. Errors are not raised
+        here: the call that needs the missing piece reads it again and reports the error."""
+        store = registry_store()
+        if not _sql_registry(store):
+            return
+        try:
+            with store.ManagedSessionMaker() as session:
+                if name not in self._models:
+                    self._read_model(store, session, name)
+                self._read_version(store, session, name, str(version))
+                held = _aliases(self._models[name])
+                for alias in aliases:
+                    v = held.get(alias)
+                    if v is not None and (name, v) not in self._versions:
+                        self._read_version(store, session, name, v)
+        except Exception:
+            return
+
+    def _read_model(self, store, session, name: str) -> None:
+        sql_rm = store._get_registered_model(session, name, eager=True)
+        self._models[name] = sql_rm.to_mlflow_entity(preloaded_latest_versions=[])
+
+    def _read_version(self, store, session, name: str, version: str):
+        """The version (aliases populated as MLflow's get_model_version does), and its run in
+        the same session when the tracking store shares the registry's database."""
+        sql_mv = store._get_sql_model_version(session, name, version, eager=True)
+        mv = sql_mv.to_mlflow_entity()
+        rm = self._models.get(name)
+        if rm is not None:  # the aliases of the model read in this session, in MLflow's order
+            mv.aliases = [a for a, v in _aliases(rm).items() if v == str(mv.version)]
+        else:
+            mv = store._populate_model_version_aliases(session, name, mv)
+        self._versions[(name, str(version))] = mv
+        run_id = mv.run_id
+        if run_id and run_id not in self._runs:
+            tracking = tracking_store()
+            if _shares_database(store, tracking):
+                # on failure get_run reads it again and reports the error
+                with contextlib.suppress(Exception):
+                    self._runs[run_id] = _run_in_session(tracking, session, run_id)
+        return mv
+
     def get_model_version(self, name: str, version: str):
         key = (name, str(version))
         if key not in self._versions:
-            self._versions[key] = registry_store().get_model_version(name, str(version))
+            store = registry_store()
+            if _sql_registry(store):
+                with store.ManagedSessionMaker() as session:
+                    return self._read_version(store, session, name, str(version))
+            self._versions[key] = store.get_model_version(name, str(version))
         return self._versions[key]
 
     def get_model_version_by_alias(self, name: str, alias: str):
-        mv = registry_store().get_model_version_by_alias(name, alias)
-        self._versions.setdefault((name, str(mv.version)), mv)
-        return mv
+        """The version holding `alias`. When the registered model was read in this request,
+        the alias is resolved from it (same request, same snapshot) and the version and its
+        run are read in one session; otherwise as MLflow's store does."""
+        rm = self._models.get(name)
+        store = registry_store()
+        if rm is None or not _sql_registry(store):
+            mv = store.get_model_version_by_alias(name, alias)
+            self._versions.setdefault((name, str(mv.version)), mv)
+            return mv
+        holder = _aliases(rm).get(alias)
+        if holder is None:
+            from mlflow.exceptions import MlflowException
+            from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+            raise MlflowException(f"Registered model alias {alias} not found.",
+                                  INVALID_PARAMETER_VALUE)
+        return self.get_model_version(name, holder)
 
     def get_model_version_download_uri(self, name: str, version: str) -> str:
         """Where the version's model files are, as a URI this process can read directly.
@@ -110,6 +172,45 @@ class InProcessClient:
         except Exception:
             return False
         return bool(rm._is_prompt())
+
+
+def _sql_registry(store) -> bool:
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
+
+    return isinstance(store, SqlAlchemyStore)
+
+
+def _shares_database(registry, tracking) -> bool:
+    """Whether the tracking store's reads go to the registry's database (the default set-up:
+    one backend store URI, no read replica), so one session can read both."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    if not isinstance(tracking, SqlAlchemyStore):
+        return False
+    replica = getattr(tracking, "read_db_uri", None)
+    return tracking.db_uri == registry.db_uri and replica in (None, tracking.db_uri)
+
+
+def _run_in_session(tracking, session, run_id: str):
+    """A run as `SqlAlchemyStore.get_run` builds it (info, data, inputs, outputs), read in the
+    given session."""
+    from mlflow.entities import Run, RunInputs, RunOutputs
+
+    run = tracking._get_run(run_uuid=run_id, session=session, eager=True)
+    entity = run.to_mlflow_entity()
+    inputs = tracking._get_run_inputs(run_uuids=[run_id], session=session)[0]
+    model_inputs = tracking._get_model_inputs(run_id, session)
+    model_outputs = tracking._get_model_outputs(run_id, session)
+    return Run(entity.info, entity.data, RunInputs(dataset_inputs=inputs,
+                                                   model_inputs=model_inputs),
+               RunOutputs(model_outputs))
+
+
+def _aliases(rm) -> dict[str, str]:
+    aliases = getattr(rm, "aliases", None) or {}
+    if isinstance(aliases, dict):
+        return {k: str(v) for k, v in aliases.items()}
+    return {a.alias: str(a.version) for a in aliases}
 
 
 def _run_repo(run) -> tuple[Any, str]:
@@ -206,7 +307,4 @@ def registered_model_aliases(name: str) -> dict[str, str]:
         rm = registry_store().get_registered_model(name)
     except Exception:
         return {}
-    aliases = getattr(rm, "aliases", None) or {}
-    if isinstance(aliases, dict):
-        return {k: str(v) for k, v in aliases.items()}
-    return {a.alias: str(a.version) for a in aliases}
+    return _aliases(rm)
