@@ -82,8 +82,12 @@ def load_backtest(
 
     path = Path(source)
     try:
-        if source.startswith("models:/") or (path.is_dir() or path.name == "evidence.yaml"):
-            from ..evidence import load_evidence
+        from ..evidence import load_evidence
+        from ..evidence.source import open_source
+
+        if path.is_dir() or path.name in ("evidence.yaml", "evidence.yml") or (
+                not path.exists() and open_source(source).name != "local"):
+            # evidence (a folder, models:/..., a plugin's subject), not a backtest file
 
             ev = load_evidence(source, tracking_uri=tracking_uri)
             if ev.backtest is None:
@@ -331,7 +335,7 @@ def portfolio(backtests, risk_type, alias, allocated_fund, **common) -> int:
         models = {}
         for item in backtests:
             name, sep, source = item.partition("=")
-            if not sep or item.startswith("models:/"):
+            if not sep or ":/" in name:  # a URI (models:/..., plugin subjects), not NAME=
                 name, source = "", item
             bt = load_backtest(source, factors=fac, tracking_uri=turi, name=name or None)
             if bt.name in models:
