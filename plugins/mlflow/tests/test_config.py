@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -106,3 +107,52 @@ def _env():
     import os
 
     return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+REFERENCE_POLICIES = sorted((DATA.parents[3] / "policies").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("policy", REFERENCE_POLICIES, ids=lambda p: p.name)
+def test_owners_may_set_every_tag_a_reference_policy_asks_for(tmp_path, policy):
+    """Every `mrm.` key a shipped policy names (tiering inputs, required tags, a fund tag)
+    is an owner declaration, and the default configuration lets owners write it."""
+    import re
+
+    from mrm_gate.evidence.model import GATE_TAG_PREFIXES
+    from mrm_gate.policy import load_policy
+
+    cfg = load_config(_write(tmp_path, {**gate_config(tmp_path), "policy": str(policy)}))
+    text = "\n".join(Path(f).read_text() for f in load_policy(policy).files)  # extends chain
+    named = set(re.findall(r"\bmrm\.[a-z][a-z0-9_]*\b", text))
+    named = {k for k in named if not k.startswith(GATE_TAG_PREFIXES)}
+    assert named, policy
+    assert [k for k in sorted(named) if cfg.is_reserved_tag(k)] == []
+    assert cfg.is_reserved_tag("mrm.decision") and cfg.is_reserved_tag("mrm.something_else")
+
+
+def test_default_policy_owner_tags_include_monitoring_and_fund(tmp_path):
+    policy = REFERENCE_POLICIES[[p.name for p in REFERENCE_POLICIES].index("default.yaml")]
+    cfg = load_config(_write(tmp_path, {**gate_config(tmp_path), "policy": str(policy)}))
+    for key in ("mrm.monitoring", "mrm.model_risk_fund", "mrm.exposure", "mrm.purpose"):
+        assert not cfg.is_reserved_tag(key), key
+
+
+def test_explicit_owner_tags_replace_the_derived_ones(tmp_path):
+    policy = DATA.parents[3] / "policies" / "default.yaml"
+    cfg = load_config(_write(tmp_path, {**gate_config(tmp_path), "policy": str(policy),
+                                        "owner_tags": ["mrm.risk_tier"]}))
+    assert cfg.is_reserved_tag("mrm.monitoring")
+
+
+def test_a_config_with_several_problems_lists_them_all(tmp_path):
+    cfg = {**gate_config(tmp_path), "mdoe": "evaluate", "mode": "attestation",
+           "policy": "missing.yaml", "owner_tags": ["mrm.decision"],
+           "break_glass": {"users": ["alice"]}, "attestation": {"max_age": "soon"}}
+    with pytest.raises(UserError) as info:
+        load_config(_write(tmp_path, cfg))
+    text = str(info.value)
+    for expected in ("unknown key 'mdoe'", "owner_tags", "policy cannot be loaded",
+                     "needs attestation.keys", "invalid duration 'soon'",
+                     "need an authenticated identity"):
+        assert expected in text, (expected, text)
+    assert len(info.value.items) >= 6
