@@ -284,6 +284,7 @@ class MlflowSource(EvidenceSource):
         self._client_obj = self.settings.client
         self._turi: str | None = None
         self._models: dict[tuple[str, str], str] = {}  # downloaded model folders
+        self._baselines: dict[tuple[str, str], Evidence] = {}
 
     def describe(self, subject: str) -> SubjectRef:
         m = MODEL_URI.match(subject.strip())
@@ -386,7 +387,9 @@ class MlflowSource(EvidenceSource):
                 what = f"@{alias}" if alias is not None else f"version {version}"
                 raise EvidenceError(f"cannot read the baseline ({what}) of {name!r}: "
                                     f"{_short(exc)}") from None
-            return self._read(name, v, f"models:/{name}/{v}")
+            if (name, v) not in self._baselines:  # several controls ask for the same one
+                self._baselines[(name, v)] = self._read(name, v, f"models:/{name}/{v}")
+            return self._baselines[(name, v)]
 
     def model_location(self, evidence: Evidence) -> str:
         """A local folder holding the MLflow model: the run's `model_artifact` (downloaded
