@@ -1,16 +1,28 @@
-"""Resolve a model's risk tier: declared tag, materiality rules, or the policy's default."""
+"""Resolve a model's risk tier: declared tag, materiality rules, or the policy's default.
+
+Fail closed: a declared tier the policy does not define, and a rule input that is present but
+unreadable (`mrm.exposure: "25,000,000"` against `gte`), raise `TierError`, which the engine turns
+into a BLOCK (control MRM-GATE-TIER). An **absent** input makes its condition false (test absence
+with `exists: false`); the explanation names every rule that could have matched but did not for
+lack of input, so the report shows what the tier rests on.
+"""
 
 from __future__ import annotations
 
 from .decision import TierResolution
 from .errors import UserError
 from .evidence.model import Evidence
-from .policy.conditions import holds
+from .policy.conditions import Outcome, UnreadableInput, evaluate
 from .policy.loader import Policy
 
 
 class TierError(UserError):
-    """The evidence declares a tier the policy does not have (the gate blocks)."""
+    """The tier cannot be resolved (unknown declared tier, unreadable rule input): the gate
+    blocks."""
+
+
+def _rule_label(i: int, reason: str | None, tier: str) -> str:
+    return f"tiering rule {i + 1}" + (f" ({reason})" if reason else "") + f" -> tier {tier!r}"
 
 
 def resolve_tier(policy: Policy, evidence: Evidence) -> TierResolution:
@@ -25,27 +37,40 @@ def resolve_tier(policy: Policy, evidence: Evidence) -> TierResolution:
                 f"{', '.join(policy.tier_names)}); fix the tag"
             )
     rule_tier, rule_why = None, ""
+    lacking: list[str] = []  # rules that would have matched had their absent inputs held
     for i, rule in enumerate(t.rules):
-        all_results = [holds(p, evidence) for p in rule.all]
-        any_results = [holds(p, evidence) for p in rule.any]
-        ok = all(r for r, _ in all_results) and (not any_results or any(r for r, _ in any_results))
+        try:
+            all_results = [evaluate(p, evidence) for p in rule.all]
+            any_results = [evaluate(p, evidence) for p in rule.any]
+        except UnreadableInput as exc:
+            raise TierError(
+                f"{_rule_label(i, rule.reason, rule.tier)} cannot be evaluated: {exc}. The gate "
+                "blocks rather than guess the tier from an unreadable materiality input."
+            ) from None
+        ok = all(r.ok for r in all_results) and (
+            not any_results or any(r.ok for r in any_results))
         if ok:
             rule_tier = rule.tier
-            why = "; ".join(w for _, w in all_results + any_results if w)
+            why = "; ".join(r.why for r in all_results + any_results if r.why)
             label = f" ({rule.reason})" if rule.reason else ""
             rule_why = f"tiering rule {i + 1}{label}: {why}"
             break
+        if _could_match(all_results, any_results):
+            missing = [r.why for r in all_results + any_results if r.absent]
+            lacking.append(f"rule {i + 1} ({'; '.join(missing)})")
 
     candidates: list[tuple[str, str, str]] = []
     if declared:
         candidates.append((declared, "tag", f"declared by tag {t.tag}={declared!r}"))
     if rule_tier:
         candidates.append((rule_tier, "rule", rule_why))
+    note = (f"; not applied for lack of input: {', '.join(lacking)}" if lacking else "")
     if not candidates:
         reason = f"no {'tag ' + repr(t.tag) + ' and no ' if t.tag else ''}matching tiering rule"
         return TierResolution(
             tier=t.default, source="default",
-            explanation=f"{reason}; the policy's stated default tier {t.default!r} applies",
+            explanation=f"{reason}; the policy's stated default tier {t.default!r} applies"
+            + note,
         )
     if t.precedence == "tag" or t.precedence == "rules":
         want = "tag" if t.precedence == "tag" else "rule"
@@ -56,4 +81,13 @@ def resolve_tier(policy: Policy, evidence: Evidence) -> TierResolution:
     explanation = chosen[2]
     if others and t.precedence == "highest" and others[0][0] != chosen[0]:
         explanation += f" (higher than {others[0][1]} tier {others[0][0]!r}; the higher applies)"
-    return TierResolution(tier=chosen[0], source=chosen[1], explanation=explanation)
+    return TierResolution(tier=chosen[0], source=chosen[1], explanation=explanation + note)
+
+
+def _could_match(all_results: list[Outcome], any_results: list[Outcome]) -> bool:
+    """Whether the rule would match if its absent inputs had made their conditions hold."""
+    if not any(r.absent for r in all_results + any_results):
+        return False
+    all_ok = all(r.ok or r.absent for r in all_results)
+    any_ok = not any_results or any(r.ok or r.absent for r in any_results)
+    return all_ok and any_ok

@@ -1,8 +1,15 @@
-"""Safe YAML reading with source positions, a size limit and an alias-bomb guard.
+"""Safe YAML reading with source positions, a size limit, a depth limit and an alias-bomb guard.
 
-We compose the node graph with PyYAML's SafeLoader (no object construction, no tags beyond the
+We compose the node graph with PyYAML's safe loader (libyaml's C parser when it is available: it
+is several times faster and caps nesting itself; no object construction, no tags beyond the
 standard ones) and build plain Python data ourselves, recording the line/column of every mapping
 key and sequence item so validation errors can point at `file:line:column`.
+
+Everything a file can do wrong is a `UserError` with its location, never a Python exception:
+nesting deeper than `MAX_DEPTH` (Python's recursion limit would otherwise end the program), a
+scalar the standard constructors cannot build (`2027-02-30`, an int of 5,000 digits), an
+unknown tag. YAML 1.1 reads the mapping keys `on`/`off`/`yes`/`no` as booleans; a key is a name,
+so a key that resolves to a boolean keeps its text (`on: upper` has the key `"on"`).
 """
 
 from __future__ import annotations
@@ -19,6 +26,15 @@ from .errors import ErrorItem, UserError
 
 MAX_BYTES = 2 * 1024 * 1024  # a policy or evidence file larger than this is refused
 MAX_NODES = 200_000  # constructed nodes, counting alias expansions (billion-laughs guard)
+MAX_DEPTH = 100  # nesting of mappings/sequences; real policies and evidence use fewer than 10
+
+# libyaml's parser when PyYAML was built with it; the pure-Python one otherwise (same results).
+_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 Path_ = tuple[Any, ...]
 
@@ -60,32 +76,86 @@ def read_text_limited(path: Path, what: str) -> str:
         raise UserError(f"{what} file {path} is not UTF-8 text ({exc.reason})") from None
 
 
+def _too_deep(file: str, line: int | None, column: int | None) -> UserError:
+    return UserError(f"cannot read YAML file {file}", [ErrorItem(
+        f"nested deeper than {MAX_DEPTH} levels; refused", file, line, column,
+        hint="flatten the structure")])
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before the recursive composer sees it.
+
+    The event stream is produced by an iterative state machine, so this scan cannot overflow
+    the stack; only needed with the pure-Python loader (libyaml caps nesting itself).
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                raise _too_deep(file, mark.line + 1, mark.column + 1)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def load_yaml(path: str | Path, what: str = "policy", text: str | None = None) -> Located:
     """Read a YAML file safely; raise UserError with file:line:col on malformed input."""
     p = Path(path)
     if text is None:
         text = read_text_limited(p, what)
-    elif len(text.encode()) > MAX_BYTES:
+    elif len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise UserError(f"{what} text is larger than {MAX_BYTES} bytes")
+    loader = _LOADER
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if loader is yaml.SafeLoader:
+            _check_depth(text, str(p))
+        node = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        column = mark.column + 1 if mark else None
+        if "maximum nesting depth" in str(exc.problem):  # libyaml's own cap (1000 levels)
+            raise _too_deep(str(p), line, column) from None
         item = ErrorItem(
             message=f"malformed YAML: {exc.problem or exc}",
             file=str(p),
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
+            line=line,
+            column=column,
         )
         raise UserError(f"cannot parse {what} file {p}", [item]) from None
     except yaml.YAMLError as exc:
         raise UserError(f"cannot parse {what} file {p}: {exc}") from None
+    except RecursionError:  # backstop; _check_depth / libyaml refuse deep nesting first
+        raise _too_deep(str(p), None, None) from None
+    except UnicodeEncodeError as exc:  # lone surrogates given as text
+        raise UserError(f"{what} text {p} is not valid Unicode ({exc.reason})") from None
     loc = Located(data=None, file=str(p))
     if node is None:
         return loc
     counter = [0]
-    loc.data = _build(node, (), loc, counter, str(p), yaml.SafeLoader(""))
+    loc.data = _build(node, (), loc, counter, str(p), yaml.SafeLoader(""), 0)
     return loc
+
+
+def _refuse(file: str, node: yaml.Node, message: str) -> UserError:
+    line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    return UserError(f"cannot read YAML file {file}", [ErrorItem(message, file, line, col)])
+
+
+def _scalar(node: yaml.Node, file: str, scalars: yaml.SafeLoader) -> Any:
+    """The value of a scalar node, by the safe constructors; a bad one is a located UserError."""
+    if node.tag == _STR_TAG:  # most scalars; the constructor would return the text as is
+        return node.value
+    try:
+        return scalars.construct_object(node, deep=True)
+    except yaml.constructor.ConstructorError as exc:
+        raise _refuse(file, node, f"{exc.problem}") from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        kind = node.tag.rsplit(":", 1)[-1]
+        shown = node.value if len(node.value) <= 40 else node.value[:40] + "..."
+        why = "too many digits" if kind == "int" else str(exc)
+        raise _refuse(file, node, f"invalid {kind} {shown!r}: {why}") from None
 
 
 def _build(
@@ -95,14 +165,19 @@ def _build(
     counter: list[int],
     file: str,
     scalars: yaml.SafeLoader,
+    depth: int,
 ) -> Any:
     counter[0] += 1
     if counter[0] > MAX_NODES:
         raise UserError(
             f"{file}: YAML expands to more than {MAX_NODES} nodes (alias bomb?); refused"
         )
+    if depth > MAX_DEPTH:  # also bounds alias chains, which the composer does not see as depth
+        raise _too_deep(file, node.start_mark.line + 1, node.start_mark.column + 1)
     loc.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, yaml.MappingNode):
+        if node.tag != _MAP_TAG:
+            raise _refuse(file, node, f"YAML tag {node.tag!r} is not supported in mrm-gate files")
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -110,11 +185,14 @@ def _build(
                     f"{file}:{key_node.start_mark.line + 1}: YAML merge keys ('<<') are not "
                     "supported in mrm-gate files; write the keys out"
                 )
-            key = _build(key_node, path, Located(None, file), counter, file, scalars)
-            if isinstance(key, (list, dict)):
+            if not isinstance(key_node, yaml.ScalarNode):
                 raise UserError(
                     f"{file}:{key_node.start_mark.line + 1}: a mapping key must be a scalar"
                 )
+            counter[0] += 1
+            # A key is a name: YAML 1.1's `on`/`off`/`yes`/`no` keep their text.
+            key = key_node.value if key_node.tag == _BOOL_TAG else _scalar(
+                key_node, file, scalars)
             if key in out:
                 raise UserError(
                     f"{file}:{key_node.start_mark.line + 1}:{key_node.start_mark.column + 1}: "
@@ -122,15 +200,30 @@ def _build(
                 )
             child = (*path, key)
             loc.positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = _build(value_node, child, loc, counter, file, scalars)
+            out[key] = _build(value_node, child, loc, counter, file, scalars, depth + 1)
         return out
     if isinstance(node, yaml.SequenceNode):
+        if node.tag != _SEQ_TAG:
+            raise _refuse(file, node, f"YAML tag {node.tag!r} is not supported in mrm-gate files")
         return [
-            _build(item, (*path, i), loc, counter, file, scalars)
+            _build(item, (*path, i), loc, counter, file, scalars, depth + 1)
             for i, item in enumerate(node.value)
         ]
     # scalar: let the safe constructor resolve its type (int, float, bool, date, null, str)
-    return scalars.construct_object(node, deep=True)
+    return _scalar(node, file, scalars)
+
+
+def not_finite_message(v: Any) -> str:
+    """The one wording for a number that is not a finite real (shared by every validator)."""
+    if isinstance(v, float) and v != v:
+        shown = ".nan"
+    elif isinstance(v, float) and v in (float("inf"), float("-inf")):
+        shown = ("-" if v < 0 else "") + ".inf (infinite, or too large for a float)"
+    elif isinstance(v, int) and not isinstance(v, bool):
+        shown = f"an integer of {len(str(abs(v)))} digits (too large for a float)"
+    else:
+        shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+    return f"must be a finite number, got {shown}"
 
 
 def format_path(path: tuple[Any, ...]) -> str:
@@ -164,7 +257,10 @@ def pydantic_items(
                 hint = f"did you mean {close[0]!r}?"
         elif err["type"] == "missing":
             msg = f"required field {str(path[-1])!r} is missing"
-        elif err["type"] == "literal_error":
+        elif err["type"] == "finite_number":
+            msg = not_finite_message(err.get("input"))
+            hint = "a threshold or numeric operand must be a finite real number"
+        elif err["type"] in ("literal_error", "enum"):
             msg = f"{msg}, got {err.get('input')!r}"
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]

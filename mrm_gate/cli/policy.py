@@ -15,11 +15,21 @@ def policy() -> None:
 @policy.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--waivers", "waivers_path", type=click.Path(),
-              help="Also validate this waivers file against the (first) policy.")
-def validate(files, waivers_path) -> int:
-    """Validate policy FILES; report every problem with file:line:column and field path."""
-    from ..errors import PolicyError, UserError
-    from ..policy import load_policy, load_waivers
+              help="Also validate this waivers file against the (first) policy, and warn about "
+                   "expired and soon-expiring waivers.")
+@click.option("--expiring-within", "within_days", type=click.IntRange(min=0), default=30,
+              show_default=True, metavar="DAYS",
+              help="With --waivers: warn about waivers that expire within DAYS days.")
+def validate(files, waivers_path, within_days) -> int:
+    """Validate policy FILES; report every problem with file:line:column and field path.
+
+    Warnings (expired or soon-expiring waivers) are printed but do not fail the command.
+    """
+    import datetime as dt
+
+    from ..errors import UserError
+    from ..policy import load_policy
+    from ..policy.loader import expiry_warnings, read_waivers
 
     failed = 0
     first = None
@@ -35,13 +45,20 @@ def validate(files, waivers_path) -> int:
         click.echo(f"ok: {f} ({pol.metadata.name}, tiers {', '.join(pol.tier_names)}; "
                    f"{len(pol.control_ids())} controls, {n} tier entries; "
                    f"sha256 {pol.sha256[:12]})")
-    if waivers_path and first is not None:
+    if waivers_path:
         try:
-            ws = load_waivers(waivers_path, first)
-            click.echo(f"ok: {waivers_path} ({len(ws)} waivers)")
-        except PolicyError as exc:
+            # Without a valid policy the file is still checked on its own (not for dangling
+            # control ids), so one run shows every problem.
+            ws, loc = read_waivers(waivers_path, first)
+        except UserError as exc:
             failed += 1
             click.echo(click.style("invalid: ", fg="red", bold=True) + str(exc), err=True)
+        else:
+            note = "" if first is not None else " (control ids not checked: no valid policy)"
+            click.echo(f"ok: {waivers_path} ({len(ws)} waivers){note}")
+            for item in expiry_warnings(ws, loc, dt.date.today(), within_days):
+                click.echo(click.style("warning: ", fg="yellow", bold=True) + item.render(),
+                           err=True)
     return 2 if failed else 0
 
 

@@ -1,23 +1,35 @@
 """Load a policy file (and the base policies it extends) into a validated, resolved `Policy`.
 
 Every problem is collected, not just the first, and reported with file:line:column, the field
-path, and a suggestion for a misspelt key or check name.
+path, and a suggestion for a misspelt key or check name. When a file does not even match the
+schema, its controls are still checked one by one (check type, params, refs) and its base
+policies are still read, so one `policy validate` run shows everything to fix.
+
+Numbers anywhere in a policy are finite reals: `.nan`, `.inf` and `1e400` (YAML reads it as
+infinity) are refused wherever they appear, with file:line and the field path; a boolean where a
+params model takes a number is refused for every check, third-party ones included.
+
+Loading is linear in the policy's size (controls are merged and inherited through id indexes).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..controls._util import Params, nonfinite_paths, number_problems
 from ..controls.registry import Check, CheckRegistry, default_registry
 from ..errors import ErrorItem, PolicyError, UserError
-from ..yamlsafe import Located, format_path, load_yaml, pydantic_items
+from ..yamlsafe import Located, format_path, load_yaml, not_finite_message, pydantic_items
 from .model import (
+    CHECK_NAME_PATTERN,
     Control,
     Metadata,
     PolicyDocument,
@@ -135,7 +147,26 @@ class _Origin:
     tier: str
 
 
-def _parse_document(path: Path, items: list[ErrorItem]) -> tuple[PolicyDocument | None, Located]:
+# (file, control path) of the controls whose params hold a non-finite number, reported once by
+# the document walk; their params are not validated again (which would repeat the error).
+Reported = set[tuple[str, tuple[Any, ...]]]
+
+
+def _number_items(loc: Located, reported: Reported) -> list[ErrorItem]:
+    """One located error per non-finite number anywhere in the data (thresholds, operands...)."""
+    items = []
+    for path, value in nonfinite_paths(loc.data):
+        line, col = loc.where(path)
+        items.append(ErrorItem(not_finite_message(value), loc.file, line, col, format_path(path),
+                               "a threshold or numeric operand must be a finite real number"))
+        if len(path) > 4 and path[0] == "tiers" and path[2] == "controls" and path[4] == "params":
+            reported.add((loc.file, path[:4]))
+    return items
+
+
+def _parse_document(
+    path: Path, items: list[ErrorItem], reported: Reported
+) -> tuple[PolicyDocument | None, Located]:
     loc = load_yaml(path, "policy")
     data = loc.data
     if not isinstance(data, dict):
@@ -149,6 +180,7 @@ def _parse_document(path: Path, items: list[ErrorItem]) -> tuple[PolicyDocument 
             f"{path} is not an mrm-gate policy: it has no apiVersion, kind or tiers "
             f"(top-level keys: {', '.join(map(str, list(data)[:8])) or 'none'})"
         )
+    items.extend(_number_items(loc, reported))
     try:
         return PolicyDocument.model_validate(data), loc
     except ValidationError as exc:
@@ -156,33 +188,124 @@ def _parse_document(path: Path, items: list[ErrorItem]) -> tuple[PolicyDocument 
         return None, loc
 
 
+def _check_control(
+    check_name: str | None,
+    params_raw: Any,
+    refs: list[Any],
+    loc: Located,
+    cpath: tuple[Any, ...],
+    registry: CheckRegistry,
+    items: list[ErrorItem],
+    reported: Reported,
+) -> tuple[Check | None, BaseModel | None]:
+    """Check type, params and refs of one control; problems go to `items`."""
+    chk: Check | None = None
+    params: BaseModel | None = None
+    if check_name:
+        line, col = loc.where((*cpath, "check"))
+        if check_name not in registry:
+            hint = registry.suggest(check_name)
+            items.append(ErrorItem(
+                f"unknown check type {check_name!r}", loc.file, line, col,
+                format_path((*cpath, "check")),
+                f"did you mean {hint!r}?" if hint else "see `mrm-gate checks list`"))
+        else:
+            try:
+                chk = registry.get(check_name)
+            except UserError as exc:
+                items.append(ErrorItem(str(exc), loc.file, line, col,
+                                       format_path((*cpath, "check"))))
+        ppath = (*cpath, "params")
+        if chk is not None and isinstance(params_raw, dict) and (
+                (loc.file, cpath) not in reported):  # non-finite: reported
+            try:
+                params = chk.params.model_validate(params_raw)
+            except ValidationError as exc:
+                items.extend(pydantic_items(exc, loc, ppath, known_keys=_known_keys(chk.params)))
+            else:
+                if not issubclass(chk.params, Params):  # third-party model: same number rule
+                    for sub, message in number_problems(params_raw, params):
+                        l2, c2 = loc.where((*ppath, *sub))
+                        items.append(ErrorItem(message, loc.file, l2, c2,
+                                               format_path((*ppath, *sub))))
+                        params = None
+    for j, ref in enumerate(refs):
+        if not isinstance(ref, str):
+            continue  # the schema reported it
+        problem = check_ref(ref)
+        if problem:
+            l2, c2 = loc.where((*cpath, "refs", j))
+            items.append(ErrorItem(problem, loc.file, l2, c2, format_path((*cpath, "refs", j))))
+    return chk, params
+
+
+def _check_raw_controls(
+    loc: Located, registry: CheckRegistry, items: list[ErrorItem], reported: Reported
+) -> None:
+    """Check every control of a document that failed the schema, one by one, leniently."""
+    tiers = loc.data.get("tiers") if isinstance(loc.data, dict) else None
+    if not isinstance(tiers, dict):
+        return
+    for name, tier in tiers.items():
+        controls = tier.get("controls") if isinstance(tier, dict) else None
+        if not isinstance(controls, list):
+            continue
+        for i, ctl in enumerate(controls):
+            if not isinstance(ctl, dict):
+                continue
+            check_name = ctl.get("check")
+            if not (isinstance(check_name, str) and re.match(CHECK_NAME_PATTERN, check_name)):
+                check_name = None  # a malformed name was reported by the schema
+            if ctl.get("enabled", True) is False:
+                check_name = None
+            refs = ctl.get("refs")
+            _check_control(check_name, ctl.get("params", {}),
+                           refs if isinstance(refs, list) else [], loc,
+                           ("tiers", name, "controls", i), registry, items, reported)
+
+
+def _invalid(top: Path, items: list[ErrorItem]) -> PolicyError:
+    unique = list(dict.fromkeys(
+        (i.file, i.line, i.column, i.path, i.message, i.hint) for i in items))
+    kept = [ErrorItem(m, f, ln, c, p, h) for f, ln, c, p, m, h in unique]
+    return PolicyError(f"policy {top} is invalid ({len(kept)} problem(s))", kept)
+
+
 def load_policy(path: str | Path, registry: CheckRegistry | None = None) -> Policy:
     """Load, merge, resolve and validate a policy. Raises PolicyError listing every problem."""
     registry = registry or default_registry()
     top = Path(path)
     items: list[ErrorItem] = []
+    reported: Reported = set()
     chain: list[tuple[PolicyDocument, Located, Path]] = []
+    failed: list[Located] = []
     seen: set[Path] = set()
     current: Path | None = top
     while current is not None:
         resolved = current.resolve()
         if resolved in seen:
             raise PolicyError(f"policy extends itself in a cycle at {current}")
-        if len(chain) >= MAX_EXTENDS_DEPTH:
+        if len(chain) + len(failed) >= MAX_EXTENDS_DEPTH:
             raise PolicyError(f"policy extends chain deeper than {MAX_EXTENDS_DEPTH} at {current}")
         seen.add(resolved)
-        doc, loc = _parse_document(current, items)
-        if doc is None:
-            break
-        chain.append((doc, loc, current))
-        current = (current.parent / doc.extends) if doc.extends else None
+        doc, loc = _parse_document(current, items, reported)
+        if doc is not None:
+            chain.append((doc, loc, current))
+            extends = doc.extends
+        else:  # keep reading: the base files' problems are reported in the same run
+            failed.append(loc)
+            extends = loc.data.get("extends")
+            extends = extends if isinstance(extends, str) and extends.strip() else None
+        current = (current.parent / extends) if extends else None
         if current is not None and not current.exists():
             line, col = loc.where(("extends",))
-            items.append(ErrorItem(f"base policy {doc.extends!r} not found", loc.file, line,
+            items.append(ErrorItem(f"base policy {extends!r} not found", loc.file, line,
                                    col, "extends"))
             current = None
     if items:
-        raise PolicyError(f"policy {top} is invalid ({len(items)} problem(s))", items)
+        for loc in [*failed, *(loc for _d, loc, _p in chain)]:
+            _check_raw_controls(loc, registry, items, reported)
+        raise _invalid(top, items)
 
     digest = hashlib.sha256()
     for _doc, _loc, p in chain:
@@ -198,6 +321,7 @@ def load_policy(path: str | Path, registry: CheckRegistry | None = None) -> Poli
     tier_order: list[str] = []
     tier_meta: dict[str, Tier] = {}
     own: dict[str, list[_Origin]] = {}
+    own_index: dict[str, dict[str, int]] = {}  # tier -> control id -> position in own[tier]
     for doc, loc, _p in reversed(chain):
         if doc.tiering is not None:
             tiering = (doc.tiering, loc)
@@ -206,6 +330,7 @@ def load_policy(path: str | Path, registry: CheckRegistry | None = None) -> Poli
                 tier_order.append(name)
                 tier_meta[name] = Tier(description=tier.description, extends=tier.extends)
                 own[name] = []
+                own_index[name] = {}
             else:
                 base = tier_meta[name]
                 tier_meta[name] = Tier(
@@ -221,17 +346,20 @@ def load_policy(path: str | Path, registry: CheckRegistry | None = None) -> Poli
                                            loc.file, line, col, format_path((*cpath, "id"))))
                 seen_ids.add(ctl.id)
                 origin = _Origin(ctl, loc, cpath, name)
-                existing = [j for j, o in enumerate(own[name]) if o.control.id == ctl.id]
-                if existing:
-                    own[name][existing[0]] = origin
+                at = own_index[name].get(ctl.id)
+                if at is not None:
+                    own[name][at] = origin
                 else:
+                    own_index[name][ctl.id] = len(own[name])
                     own[name].append(origin)
     main_doc, main_loc, _ = chain[0]
     if tiering is None:
         items.append(ErrorItem("required field 'tiering' is missing (it states the default "
                                "tier for models with no resolvable tier)", main_loc.file, 1, 1,
                                "tiering"))
-        raise PolicyError(f"policy {top} is invalid ({len(items)} problem(s))", items)
+        for _d, loc, _p in chain:
+            _check_raw_controls(loc, registry, items, reported)
+        raise _invalid(top, items)
     if not tier_order:
         items.append(ErrorItem("the policy defines no tiers", main_loc.file, 1, 1, "tiers"))
 
@@ -260,9 +388,7 @@ def load_policy(path: str | Path, registry: CheckRegistry | None = None) -> Poli
     for name in tier_order:
         for origin in own[name]:
             ctl, loc, cpath = origin.control, origin.loc, origin.path
-            line, col = loc.where(cpath)
-            chk: Check | None = None
-            params: BaseModel | None = None
+            line, _col = loc.where(cpath)
             if ctl.enabled and ctl.check:
                 prev = check_of_id.setdefault(ctl.id, ctl.check)
                 if prev != ctl.check:
@@ -271,32 +397,8 @@ def load_policy(path: str | Path, registry: CheckRegistry | None = None) -> Poli
                         f"control {ctl.id} uses check {ctl.check!r} here but {prev!r} elsewhere; "
                         "one control id = one check type (give the new control a new id)",
                         loc.file, l2, c2, format_path((*cpath, "check"))))
-                if ctl.check not in registry:
-                    l2, c2 = loc.where((*cpath, "check"))
-                    hint = registry.suggest(ctl.check)
-                    items.append(ErrorItem(
-                        f"unknown check type {ctl.check!r}", loc.file, l2, c2,
-                        format_path((*cpath, "check")),
-                        f"did you mean {hint!r}?" if hint else "see `mrm-gate checks list`"))
-                else:
-                    try:
-                        chk = registry.get(ctl.check)
-                    except UserError as exc:
-                        items.append(ErrorItem(str(exc), loc.file, line, col,
-                                               format_path((*cpath, "check"))))
-                    if chk is not None:
-                        try:
-                            params = chk.params.model_validate(ctl.params)
-                        except ValidationError as exc:
-                            items.extend(pydantic_items(
-                                exc, loc, (*cpath, "params"),
-                                known_keys=_known_keys(chk.params)))
-            for j, ref in enumerate(ctl.refs):
-                problem = check_ref(ref)
-                if problem:
-                    l2, c2 = loc.where((*cpath, "refs", j))
-                    items.append(ErrorItem(problem, loc.file, l2, c2,
-                                           format_path((*cpath, "refs", j))))
+            chk, params = _check_control(ctl.check if ctl.enabled else None, ctl.params,
+                                         ctl.refs, loc, cpath, registry, items, reported)
             resolved_of[id(origin)] = ResolvedControl(ctl, params, chk, loc.file, line, name)
 
     # Resolve tier inheritance.
@@ -315,12 +417,14 @@ def load_policy(path: str | Path, registry: CheckRegistry | None = None) -> Poli
         parent = tier_meta[name].extends
         if parent in tier_set:
             base = list(resolve(parent, (*stack, name)))
+        index = {rc.id: i for i, rc in enumerate(base)}
         for origin in own[name]:
             rc = resolved_of[id(origin)]
-            idx = next((i for i, b in enumerate(base) if b.id == rc.id), None)
+            idx = index.get(rc.id)
             if idx is not None:
                 base[idx] = rc
             else:
+                index[rc.id] = len(base)
                 base.append(rc)
         effective[name] = [rc for rc in base if rc.control.enabled]
         return effective[name]
@@ -329,7 +433,7 @@ def load_policy(path: str | Path, registry: CheckRegistry | None = None) -> Poli
         resolve(name, ())
 
     if items:
-        raise PolicyError(f"policy {top} is invalid ({len(items)} problem(s))", items)
+        raise _invalid(top, items)
     return Policy(
         path=str(top),
         files=[str(p) for _d, _l, p in chain],
@@ -342,8 +446,12 @@ def load_policy(path: str | Path, registry: CheckRegistry | None = None) -> Poli
     )
 
 
-def load_waivers(path: str | Path, policy: Policy) -> list[Waiver]:
-    """Load a waivers file; a waiver naming a control the policy does not have is an error."""
+def read_waivers(path: str | Path, policy: Policy | None = None) -> tuple[list[Waiver], Located]:
+    """Load a waivers file and where each of its keys is.
+
+    With `policy`, a waiver naming a control the policy does not have is an error (a dangling
+    waiver); without (the policy itself is invalid), the file is checked on its own.
+    """
     loc = load_yaml(path, "waivers")
     data = loc.data
     if not isinstance(data, dict) or data.get("kind") != "Waivers":
@@ -357,14 +465,15 @@ def load_waivers(path: str | Path, policy: Policy) -> list[Waiver]:
         raise PolicyError(f"waivers file {path} is invalid",
                           pydantic_items(exc, loc, known_keys=WAIVER_KEYS)) from None
     items: list[ErrorItem] = []
-    known = policy.control_ids()
+    known = policy.control_ids() if policy is not None else None
     ids: set[str] = set()
     for i, w in enumerate(doc.waivers):
         if w.id in ids:
             items.append(ErrorItem(f"duplicate waiver id {w.id!r}", loc.file,
                                    *loc.where(("waivers", i, "id")), f"waivers[{i}].id"))
         ids.add(w.id)
-        if w.control not in known:
+        if known is not None and w.control not in known:
+            assert policy is not None
             close = difflib.get_close_matches(w.control, sorted(known), n=1)
             items.append(ErrorItem(
                 f"waiver {w.id} names control {w.control}, which policy "
@@ -373,4 +482,30 @@ def load_waivers(path: str | Path, policy: Policy) -> list[Waiver]:
                 f"did you mean {close[0]!r}?" if close else "remove it or fix the control id"))
     if items:
         raise PolicyError(f"waivers file {path} is invalid ({len(items)} problem(s))", items)
-    return doc.waivers
+    return doc.waivers, loc
+
+
+def load_waivers(path: str | Path, policy: Policy | None) -> list[Waiver]:
+    """Load a waivers file; a waiver naming a control the policy does not have is an error."""
+    return read_waivers(path, policy)[0]
+
+
+def expiry_warnings(
+    waivers: list[Waiver], loc: Located, today: dt.date, within_days: int
+) -> list[ErrorItem]:
+    """Expired waivers (they no longer apply) and those expiring within `within_days`."""
+    out: list[ErrorItem] = []
+    for i, w in enumerate(waivers):
+        line, col = loc.where(("waivers", i, "expires"))
+        left = (w.expires - today).days
+        if left < 0:
+            msg = (f"waiver {w.id} ({w.control}, model {w.model}) expired on {w.expires} "
+                   f"({-left} day(s) ago); it no longer applies")
+        elif left <= within_days:
+            msg = (f"waiver {w.id} ({w.control}, model {w.model}) expires on {w.expires} "
+                   f"(in {left} day(s))")
+        else:
+            continue
+        out.append(ErrorItem(msg, loc.file, line, col, f"waivers[{i}].expires",
+                             "renew it with its approver, or fix the control before then"))
+    return out

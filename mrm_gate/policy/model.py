@@ -3,17 +3,21 @@
 Unknown keys are errors everywhere (extra="forbid"). A control's `params` stay a plain mapping
 here and are validated by the check's own params model in `loader.py`, so the schema of the
 language does not depend on which checks are installed.
+
+Numbers are finite reals (`allow_inf_nan=False`; a boolean is not a number), `matches` patterns
+compile with RE2 (linear-time matching; see `regex.py`), and the free-text fields of a waiver
+(who approved, why) must say something: blank is refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..decision import Severity
+from .regex import PatternError, compile_pattern
 
 API_VERSION = "mrm-gate/v1"
 CONTROL_ID_PATTERN = r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$"
@@ -21,7 +25,7 @@ CHECK_NAME_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class Metadata(_Strict):
@@ -64,6 +68,13 @@ class Predicate(_Strict):
     exists: bool | None = None
     matches: str | None = None
 
+    @field_validator("gt", "gte", "lt", "lte", mode="before")
+    @classmethod
+    def _bool_is_not_a_number(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError(f"a boolean ({str(v).lower()}) is not a number; write the number")
+        return v
+
     @model_validator(mode="after")
     def _one_selector_one_operator(self) -> Predicate:
         sels = [s for s in SELECTORS if getattr(self, s) is not None]
@@ -74,9 +85,9 @@ class Predicate(_Strict):
             raise ValueError(f"a condition needs exactly one operator of {', '.join(OPERATORS)}")
         if self.matches is not None:
             try:
-                re.compile(self.matches)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {self.matches!r}: {exc}") from None
+                compile_pattern(self.matches)
+            except PatternError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
     @property
@@ -182,7 +193,15 @@ class Waiver(_Strict):
     @field_validator("version", mode="before")
     @classmethod
     def _version_as_text(cls, v: Any) -> Any:
-        return str(v) if isinstance(v, int) else v
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("id", "model", "reason", "approver", "version")
+    @classmethod
+    def _not_blank(cls, v: str, info: Any) -> str:
+        if not v.strip():
+            raise ValueError(f"{info.field_name} must not be blank (a waiver names who accepted "
+                             "the risk, why, for which model)")
+        return v
 
 
 class WaiversDocument(_Strict):
