@@ -76,8 +76,8 @@ TIER_CASES = {
     "rule": ({"model__tags__mrm.exposure": "250000000"}, "critical", "rule"),
     "highest of tag and rule": ({"model__tags__mrm.risk_tier": "low",
                                  "model__tags__mrm.exposure": "250000000"}, "critical", "rule"),
-    "non-numeric exposure does not match": ({"model__tags__mrm.exposure": "lots"}, "high",
-                                            "default"),
+    # unreadable materiality blocks (MRM-GATE-TIER); the reported tier is the stated default
+    "non-numeric exposure blocks": ({"model__tags__mrm.exposure": "lots"}, "high", "invalid"),
 }
 
 
