@@ -261,8 +261,15 @@ class InProcessWriter:
         log_run_artifacts(run_id, files, artifact_dir, self.client)
 
     def set_tags(self, name: str, version: str, tags: dict[str, str]) -> None:
-        if tags:
-            set_version_tags(name, version, tags)
+        """Write the tags, unless the version read in this request already holds exactly
+        these values (re-promoting an attested version: no second write transaction)."""
+        if not tags:
+            return
+        known = self.client._versions.get((name, str(version)))
+        current = dict(getattr(known, "tags", None) or {}) if known is not None else None
+        if current is not None and all(current.get(k) == str(v) for k, v in tags.items()):
+            return
+        set_version_tags(name, version, tags)
 
 
 def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
