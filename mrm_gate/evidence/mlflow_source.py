@@ -243,9 +243,9 @@ def version_evidence(
     store = make_store(mv.run_id) if mv.run_id else None
     declared: dict[str, Any] = {}
     if store is not None and EVIDENCE_ARTIFACT in run.artifacts:
-        from ..yamlsafe import load_yaml
+        from .containment import load_yaml_redacted
 
-        data = load_yaml(store.fetch(EVIDENCE_ARTIFACT), "run evidence").data or {}
+        data = load_yaml_redacted(store.fetch(EVIDENCE_ARTIFACT), "run evidence").data or {}
         if not isinstance(data, dict):
             raise EvidenceError(f"{EVIDENCE_ARTIFACT} of run {mv.run_id} must be a mapping")
         allowed = {"datasets", "model_card", "model_card_file", "backtest", "model_artifact",
@@ -259,7 +259,10 @@ def version_evidence(
         ev = Evidence(model=model, run=run, source_kind="mlflow", uri=uri,
                       tracking_uri=tracking_uri, **declared)
     except Exception as exc:
-        raise EvidenceError(f"{EVIDENCE_ARTIFACT} of run {mv.run_id} is invalid: {exc}") from None
+        from .containment import unquoted
+
+        raise EvidenceError(f"{EVIDENCE_ARTIFACT} of run {mv.run_id} is invalid: "
+                            f"{unquoted(str(exc))}") from None
     if store is not None:
         ev.attach_files(store)
     return ev

@@ -95,7 +95,13 @@ class EvidenceSource(abc.ABC):
                     return str(got)
             except EvidenceError:
                 pass  # a local folder's store opens files only: the folder is MLmodel's parent
-            return str(evidence.open_file(folder + "/MLmodel", "model_artifact").parent)
+            loc = evidence.open_file(folder + "/MLmodel", "model_artifact").parent
+            root = getattr(evidence._files, "root", None)
+            if root is not None:  # the loader reads every file below: none may link out
+                from .containment import check_tree
+
+                check_tree(Path(root), loc, "model_artifact", where="the evidence folder")
+            return str(loc)
         raise EvidenceError("the evidence names no model (set `model_artifact:` to an MLflow "
                             "model folder)")
 
