@@ -86,18 +86,15 @@ def populate(c, n: int, mode: str) -> list[str]:
             "description": "Scores retail credit applications."})["model_version"]
         versions.append(mv["version"])
     if mode == "attestation":
+        from mrm_gate_mlflow.server_store import InProcessArtifactStore, InProcessClient
+
         from mrm_gate import attestation as att
         from mrm_gate.engine import evaluate
-        from mrm_gate.policy import load_policy
-        from mrm_gate_mlflow.gate import Gate  # noqa: F401
-
-        from mrm_gate_mlflow.server_store import InProcessClient  # noqa: I001
-
-        policy, key = load_policy(POLICY), att.load_key(f"env:{KEY_ENV}")
         from mrm_gate.evidence.mlflow_source import MlflowSource
         from mrm_gate.evidence.source import SourceSettings
-        from mrm_gate_mlflow.server_store import InProcessArtifactStore
+        from mrm_gate.policy import load_policy
 
+        policy, key = load_policy(POLICY), att.load_key(f"env:{KEY_ENV}")
         for v in versions:
             client = InProcessClient()
             src = MlflowSource(SourceSettings(client=client, store_for=lambda r, c=client:

@@ -192,18 +192,16 @@ def _shares_database(registry, tracking) -> bool:
 
 
 def _run_in_session(tracking, session, run_id: str):
-    """A run as `SqlAlchemyStore.get_run` builds it (info, data, inputs, outputs), read in the
-    given session."""
+    """A run as `SqlAlchemyStore.get_run` builds it (info, data, dataset inputs), read in the
+    given session. Its logged-model inputs and outputs are left empty: evidence does not read
+    them (`version_evidence` uses info, data and dataset inputs), and they cost two queries."""
     from mlflow.entities import Run, RunInputs, RunOutputs
 
     run = tracking._get_run(run_uuid=run_id, session=session, eager=True)
     entity = run.to_mlflow_entity()
     inputs = tracking._get_run_inputs(run_uuids=[run_id], session=session)[0]
-    model_inputs = tracking._get_model_inputs(run_id, session)
-    model_outputs = tracking._get_model_outputs(run_id, session)
-    return Run(entity.info, entity.data, RunInputs(dataset_inputs=inputs,
-                                                   model_inputs=model_inputs),
-               RunOutputs(model_outputs))
+    return Run(entity.info, entity.data, RunInputs(dataset_inputs=inputs, model_inputs=[]),
+               RunOutputs([]))
 
 
 def _aliases(rm) -> dict[str, str]:
