@@ -301,8 +301,9 @@ def load_policy(path: str | Path, registry: CheckRegistry | None = None) -> Poli
             line, col = loc.where(("extends",))
             items.append(ErrorItem(f"base policy {extends!r} not found", loc.file, line,
                                    col, "extends"))
+            failed.append(Located(None, str(current)))  # the chain is incomplete
             current = None
-    if items:
+    if failed:  # the documents cannot be merged: check their controls one by one
         for loc in [*failed, *(loc for _d, loc, _p in chain)]:
             _check_raw_controls(loc, registry, items, reported)
         raise _invalid(top, items)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from mrm_gate.errors import UserError
 from mrm_gate.evidence.model import Evidence
-from mrm_gate.policy import Policy, load_policy
+from mrm_gate.policy import Policy, load_policy, load_waivers
 from mrm_gate.tiering import TierError, resolve_tier
 from mrm_gate.yamlsafe import load_yaml
 
@@ -214,6 +214,26 @@ def test_tiering_on_hostile_tags_resolves_or_blocks(tmp_path_factory, exposure, 
         return
     assert readable is not False, f"unreadable exposure {exposure!r} resolved to {tier}"
     assert tier.tier in pol.tier_names
+
+
+WAIVER = {"id": "W-1", "control": "MRM-PERF-001", "model": "m", "version": "*",
+          "reason": "r", "approver": "cro", "expires": dt.date(2027, 1, 31)}
+
+
+@settings(FAST, max_examples=60)
+@given(changes=st.dictionaries(st.sampled_from([*WAIVER, "extra"]), hostile_values, max_size=3))
+def test_hostile_waivers_load_or_are_refused(tmp_path_factory, changes) -> None:
+    tmp = tmp_path_factory.mktemp("waivers")
+    pol = _load(tmp, _dump(SKELETON))
+    assert pol is not None
+    w = tmp / "w.yaml"
+    w.write_text(_dump({"apiVersion": "mrm-gate/v1", "kind": "Waivers",
+                        "waivers": [{**WAIVER, **changes}]}), errors="surrogatepass")
+    try:
+        waivers = load_waivers(w, pol)
+    except UserError:
+        return
+    assert waivers[0].approver.strip() and waivers[0].reason.strip()
 
 
 def test_fuzz_targets_cover_the_skeleton(tmp_path) -> None:

@@ -640,3 +640,20 @@ def test_waivers_are_checked_even_when_the_policy_is_invalid(tmp_path, capsys) -
                                  "waivers": [dict(WAIVER, approver=" ")]}))
     assert_cli_exit_2(["policy", "validate", str(bad), "--waivers", str(w)], capsys,
                       "tiering.default", "waivers[0].approver")
+
+
+def test_a_non_finite_threshold_does_not_hide_the_policy_level_problems(tmp_path) -> None:
+    text = HEAD + textwrap.dedent("""\
+        tiering: {default: medium}
+        tiers:
+          low:
+            controls:
+              - {id: MRM-PERF-001, check: performance.threshold, params: {metric: auc, min: .nan}}
+              - {id: MRM-PERF-002, check: performance.threshold, params: {metric: auc, mni: 1}}
+          high: {extends: lwo}
+        """)
+    err = bad_policy(tmp_path, text)
+    paths = {i.path for i in err.items}
+    assert {"tiering.default", "tiers.high.extends", "tiers.low.controls[0].params.min",
+            "tiers.low.controls[1].params.mni"} <= paths, str(err)
+    assert len(err.items) == 4, str(err)
