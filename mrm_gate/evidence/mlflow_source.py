@@ -8,6 +8,7 @@ client call (MLflow's own client retries for minutes by default), then blocks (f
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import re
 import socket
@@ -126,9 +127,13 @@ class CachedRunArtifacts:
         check_relative(path, what)
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mrm-gate-artifacts-")
+        # each artifact in a folder of its own: `a/x.csv` and `b/x.csv` must not overwrite each
+        # other (MLflow's download keeps only the base name)
+        own = Path(self._tmp.name) / hashlib.sha256(path.encode()).hexdigest()[:16]
+        own.mkdir(exist_ok=True)
         try:
             quiet_downloads()
-            local = self._download(path, self._tmp.name)
+            local = self._download(path, str(own))
         except Exception as exc:
             raise EvidenceError(
                 f"artifact {path!r} of run {self.run_id} cannot be read: "

@@ -221,3 +221,19 @@ tiers:
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert ("Downloading artifacts" in proc.stderr) == bool(user_setting)
+
+
+def test_run_artifacts_with_the_same_name_in_different_folders_stay_apart(tmp_path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = _store(tmp_path, [0.8], {})
+    client = MlflowClient(uri, uri)
+    run_id = client.get_model_version("pd", "1").run_id
+    write(tmp_path / "files" / "ref" / "data.csv", "x\n1\n")
+    write(tmp_path / "files" / "cur" / "data.csv", "x\n2\n")
+    client.log_artifacts(run_id, str(tmp_path / "files"))
+    ev = MlflowSource(SourceSettings(tracking_uri=uri)).load("models:/pd/1")
+    ref, cur = ev.open_file("ref/data.csv"), ev.open_file("cur/data.csv")
+    assert ref != cur
+    assert (ref.read_text(), cur.read_text()) == ("x\n1\n", "x\n2\n")
+    assert ev.open_file("ref/data.csv").read_text() == "x\n1\n"  # still, after the second
