@@ -287,6 +287,12 @@ class Gate:
             _GateTags(writer, mode=self.cfg.mode, override=override),
         ]
         recording = Recording()
+        try:
+            for r in recorders:
+                r.prepare()
+        except UserError as exc:  # a recorder that cannot work at all (e.g. the log path)
+            raise Refusal(f"mrm-gate cannot record decisions, so it refuses {action} "
+                          f"(fail closed): {exc}", reason="recording") from None
         # the model, the version, its run and the baselines' in one database session
         client.prefetch(name, version, baseline_aliases(policy))
         try:
@@ -299,9 +305,9 @@ class Gate:
                           f"(decision {exc.decision.id}) but could not record it "
                           f"({exc.recorder}: {exc.reason}); refused (fail closed), retry",
                           reason="recording") from None
-        except UserError as exc:  # a recorder that cannot work at all (e.g. the log path)
-            raise Refusal(f"mrm-gate cannot record decisions, so it refuses {action} "
-                          f"(fail closed): {exc}", reason="recording") from None
+        except UserError as exc:  # e.g. a recorder's check between the two prepare() calls
+            raise Refusal(f"mrm-gate could not evaluate or record {action}, so it refuses it "
+                          f"(fail closed): {exc}", reason="internal") from None
         verdict = decision.verdict.value
         outcome.update(verdict=verdict, decision_id=decision.id)
         if override.applied:
