@@ -139,6 +139,14 @@ def _common(fn):
         ),
         click.option("--tracking-uri", help="MLflow tracking URI for models:/ sources."),
         click.option(
+            "--scaling",
+            type=click.Choice(("margin", "expected_loss")),
+            default="margin",
+            show_default=True,
+            help="What the gap with margin is relative to: margin = EL + margin (the paper's "
+            "D^M), expected_loss = EL before margin (earlier convention: D^M = D + margin/EL).",
+        ),
+        click.option(
             "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True
         ),
         click.option(
@@ -165,7 +173,21 @@ def _common(fn):
     help="Variant(s) to compute; `all` also recommends one.",
 )
 @click.option(
-    "--horizon", type=float, help="OU horizon in period-length units (default: one period)."
+    "--horizon",
+    type=float,
+    help="Horizon in the time unit of --period-length (default: one period): the OU forecast, "
+    "and the span of --monte-carlo (a whole number of periods).",
+)
+@click.option(
+    "--monte-carlo",
+    "monte_carlo",
+    type=int,
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Simulate N paths (>= 1000, e.g. 100000) of the gap process over --horizon: the "
+    "distribution of the cumulative uncovered loss, its 95%/99% quantiles and Monte Carlo "
+    "standard error next to the closed forms (0: none).",
 )
 @click.option(
     "--period-length",
@@ -181,7 +203,8 @@ def _common(fn):
     help="Stress value of an external factor (systemic variant); repeatable.",
 )
 @_common
-def analyse(backtest, alpha, variant, horizon, period_length, scenario, **common) -> int:
+def analyse(backtest, alpha, variant, horizon, monte_carlo, period_length, scenario,
+            **common) -> int:
     """(default) Every gap-based measure of one backtest: MR1, MR2, MR3 per variant with
     intervals, LGMR2 and EL_RM(2), the margin needed for --alpha, the systemic and OU fits, and
     the assumption tests with the variant they recommend."""
@@ -194,7 +217,8 @@ def analyse(backtest, alpha, variant, horizon, period_length, scenario, **common
     try:
         report = run_analysis(
             bt, alpha=alpha, horizon=horizon, period_length=period_length,
-            scenario=_scenario(scenario), variants=variants, **_estimation(common),
+            scenario=_scenario(scenario), variants=variants, monte_carlo=monte_carlo,
+            **_estimation(common),
         )  # fmt: skip
     except RiskInputError as exc:
         raise UserError(str(exc)) from None
@@ -206,7 +230,7 @@ def analyse(backtest, alpha, variant, horizon, period_length, scenario, **common
 
 def _estimation(common: dict[str, Any]) -> dict[str, Any]:
     """The estimation settings shared by `analyse` and `portfolio`."""
-    keys = ("ybar", "n_boot", "confidence", "seed")
+    keys = ("ybar", "n_boot", "confidence", "seed", "scaling")
     return {k: common[k] for k in keys} | {"mre": _mre(common["mre"])}
 
 

@@ -65,11 +65,23 @@ class GapRiskParams(Params):
     level: float = Field(default=0.05, gt=0, lt=1, description="level of the assumption tests")
     seed: int | None = Field(default=None, description="bootstrap seed (default: the run's)")
     plots: bool = Field(default=True, description="attach SVG plots (shown in HTML reports)")
+    scaling: Literal["margin", "expected_loss"] = Field(
+        default="margin",
+        description="what D^M is relative to: EL + margin (the paper's) or EL before margin",
+    )
+    monte_carlo: int = Field(
+        default=0,
+        ge=0,
+        description="paths of a Monte Carlo of the gap process over the horizon (0: none, "
+        "else >= 1000): cumulative uncovered loss, its quantiles and MC standard error",
+    )
 
     @model_validator(mode="after")
     def _valid(self) -> GapRiskParams:
         if 0 < self.n_boot < 100:
             raise ValueError("n_boot must be 0 (no intervals) or at least 100")
+        if 0 < self.monte_carlo < 1000:
+            raise ValueError("monte_carlo must be 0 (none) or at least 1000 paths")
         if isinstance(self.mre, float) and self.mre <= 0:
             raise ValueError("mre must be a positive number")
         return self
@@ -106,11 +118,21 @@ class ExpectedLossParams(GapRiskParams):
     )
     variant: Variant = "normal"
     on: Literal["estimate", "upper"] = "estimate"
+    measure: Literal["el_rm2", "horizon_mean", "horizon_q95", "horizon_q99"] = Field(
+        default="el_rm2",
+        description="el_rm2: next period's closed form; horizon_*: the Monte Carlo's cumulative "
+        "uncovered loss over the horizon (mean, 95% or 99% quantile; needs monte_carlo)",
+    )
 
     @model_validator(mode="after")
     def _fund(self) -> ExpectedLossParams:
         if self.relative_to == "fund" and self.fund is None and self.fund_tag is None:
             raise ValueError("relative_to: fund needs fund or fund_tag")
+        if self.measure != "el_rm2" and self.monte_carlo == 0:
+            raise ValueError(f"measure: {self.measure} needs monte_carlo (e.g. 100000 paths)")
+        if self.measure != "el_rm2" and self.variant == "empirical":
+            raise ValueError("the Monte Carlo simulates a parametric variant: choose normal, "
+                             "paper, systemic or ou")
         if self.on == "upper" and self.n_boot == 0:
             raise ValueError("on: upper needs intervals; set n_boot >= 100")
         return self
@@ -174,7 +196,7 @@ def analysis(ctx: CheckContext, params: GapRiskParams) -> tuple[GapRiskReport, s
     settings = (
         params.ybar, params.period_length, params.horizon,
         tuple(sorted((params.scenario or {}).items())), params.mre, params.n_boot,
-        params.confidence, params.level, seed,
+        params.confidence, params.level, seed, params.scaling, params.monte_carlo,
     )  # fmt: skip
     key = f"gap_risk:report:{id(bt)}:{settings}"
     if key not in ctx.cache:
@@ -183,6 +205,7 @@ def analysis(ctx: CheckContext, params: GapRiskParams) -> tuple[GapRiskReport, s
                 bt, ybar=params.ybar, horizon=params.horizon, period_length=params.period_length,
                 scenario=params.scenario, mre=params.mre, n_boot=params.n_boot,
                 confidence=params.confidence, level=params.level, seed=seed,
+                scaling=params.scaling, monte_carlo=params.monte_carlo,
             )  # fmt: skip
         except RiskInputError as exc:
             raise CheckError(f"backtest {source}: {exc}") from None
@@ -403,15 +426,21 @@ def expected_loss(params: ExpectedLossParams, ctx: CheckContext) -> CheckResult:
     if r.el_rm2 is None:
         raise CheckError(f"EL_RM(2) was not computed for the {params.variant} variant")
     iv = r.interval("el_rm2")
-    amount = r.el_rm2
+    value, name = r.el_rm2, "EL_RM(2)"
+    mc_measured: dict[str, Any] = {}
+    if params.measure != "el_rm2":
+        value, iv, name, mc_measured = _horizon_measure(report, params, source)
+    amount = value
     if params.on == "upper":
         if iv is None:
-            raise CheckError(f"no interval for EL_RM(2) in the {params.variant} variant")
+            raise CheckError(f"no interval for {name} in the {params.variant} variant")
         amount = iv[1]
     bt = report.backtest
     measured: dict[str, Any] = {
-        "EL_RM(2)": r.el_rm2,
+        name: value,
         f"{params.confidence:.0%} interval": _interval_text(iv, as_pct=False),
+        **mc_measured,
+        "EL_RM(2)": r.el_rm2,
         "MR2": r.mr2,
         "LGMR2": r.lgmr2,
         "MRE": report.settings["mre"],
@@ -431,7 +460,7 @@ def expected_loss(params: ExpectedLossParams, ctx: CheckContext) -> CheckResult:
         compared = amount / fund if fund > 0 else (0.0 if amount == 0 else float("inf"))
         unit = " of the allocated fund"
         measured["share of fund"] = compared
-    label = "upper bound of EL_RM(2)" if params.on == "upper" else "EL_RM(2)"
+    label = f"upper bound of {name}" if params.on == "upper" else name
     shown = fmt(compared) if params.relative_to == "absolute" else _pct(compared)
     limit = fmt(params.max) if params.relative_to == "absolute" else _pct(params.max)
     ok = compared <= params.max
@@ -444,12 +473,41 @@ def expected_loss(params: ExpectedLossParams, ctx: CheckContext) -> CheckResult:
             f"MR2 {_pct(r.mr2)}, LGMR2 {fmt(r.lgmr2)}, {params.variant} variant)"
         ),
         measured=measured,
-        threshold={"max": params.max, "relative_to": params.relative_to, "on": params.on},
+        threshold={"max": params.max, "relative_to": params.relative_to, "on": params.on,
+                   "measure": params.measure},
         details=_common_details(report),
         figures=figures,
         notes=_notes(report, r) + fig_notes,
         evidence_file=source,
     )
+
+
+def _horizon_measure(
+    report: GapRiskReport, params: ExpectedLossParams, source: str
+) -> tuple[float, tuple[float, float], str, dict[str, Any]]:
+    """The Monte Carlo's cumulative uncovered loss over the horizon: value, interval (mean +-
+    z MC se, or the quantile's order-statistic interval), its name and what to report."""
+    from scipy.stats import norm
+
+    mc = report.monte_carlo.get(params.variant)
+    if mc is None:
+        raise CheckError(
+            f"the Monte Carlo of the {params.variant} variant was not computed from backtest "
+            f"{source}: " + report.errors.get(params.variant, "the variant has no spread")
+        )
+    span = f"over {mc.periods} period(s)"
+    if params.measure == "horizon_mean":
+        z = float(norm.ppf(0.5 + params.confidence / 2))
+        value, iv = mc.mean, (mc.mean - z * mc.se, mc.mean + z * mc.se)
+        name, se = f"mean cumulative uncovered loss {span}", mc.se
+    else:
+        q = mc.quantiles[params.measure.removeprefix("horizon_")]
+        value, iv, se = q.value, (q.low, q.high), q.se
+        name = f"{q.level:.0%} quantile of the cumulative uncovered loss {span}"
+    return value, iv, name, {
+        "Monte Carlo paths": mc.n_paths, "MC standard error": se, "periods": mc.periods,
+        "closed-form mean": mc.closed_form_mean,
+    }  # fmt: skip
 
 
 @check(

@@ -26,7 +26,14 @@ from ._assumptions import AssumptionReport, TestResult, check_assumptions, ljung
 from ._backtest import Backtest, backtest_from_frame, read_backtest
 from ._bootstrap import BootstrapIntervals, bootstrap_normal, bootstrap_ou, bootstrap_systemic
 from ._empirical import EmpiricalFrequencies, Frequency, empirical_frequencies
-from ._gaps import gaps, margin_ratios
+from ._gaps import SCALINGS, denominators, gaps, margin_ratios
+from ._monte_carlo import (
+    MonteCarloResult,
+    QuantileEstimate,
+    gap_paths,
+    horizon_periods,
+    simulate_uncovered_loss,
+)
 from ._normal import (
     ModelRiskProbabilities,
     NormalFit,
@@ -41,6 +48,7 @@ from ._validation import RiskInputError
 
 __all__ = [
     "RESULT_VARIANTS",
+    "SCALINGS",
     "AssumptionReport",
     "Backtest",
     "BootstrapIntervals",
@@ -49,9 +57,11 @@ __all__ = [
     "GapRiskReport",
     "ModelRiskLoss",
     "ModelRiskProbabilities",
+    "MonteCarloResult",
     "NormalFit",
     "OUFit",
     "PortfolioRisk",
+    "QuantileEstimate",
     "RiskInputError",
     "SystemicFit",
     "TestResult",
@@ -63,12 +73,15 @@ __all__ = [
     "bootstrap_ou",
     "bootstrap_systemic",
     "check_assumptions",
+    "denominators",
     "empirical_frequencies",
     "expected_loss_of_model_risk",
     "fit_normal",
     "fit_ou",
     "fit_systemic",
+    "gap_paths",
     "gaps",
+    "horizon_periods",
     "ljung_box",
     "loss_given_model_risk",
     "margin_ratios",
@@ -78,6 +91,7 @@ __all__ = [
     "read_backtest",
     "required_margin_ratio",
     "simulate_ou",
+    "simulate_uncovered_loss",
     "systemic_probabilities",
     "total_backtest",
 ]

@@ -3,7 +3,10 @@
 Several models of one risk type (e.g. the credit models) are added period by period:
 
     EL_T,k = sum_i EL_i,k     M_T,k = sum_i margin_i,k     RL_T,k = sum_i RL_i,k
-    D_Total,k = (EL_T,k + M_T,k - RL_T,k) / EL_T,k,   M_Total = mean_k (M_T,k / EL_T,k)
+    EL^M_T,k = EL_T,k + M_T,k                              (EL_Total^Margin)
+    D_Total,k = (EL^M_T,k - RL_T,k) / EL^M_T,k,   M_Total = mean_k (M_T,k / EL^M_T,k)
+
+(the paper's section 6.1; with `scaling="expected_loss"` both divide by EL_T,k instead)
 
 and, with D_Total ~ N(mu, sigma_T^2) (mu = M_Total in the paper's variant, the observed mean
 in the fitted one):
@@ -12,8 +15,9 @@ in the fitted one):
     LGMR2   = |E[D_Total | D_Total <= 0]| = |mu - sigma_T phi(mu/sigma_T) / N(-mu/sigma_T)|
     EL_RM(2) = MRE x LGMR2 x MR2_agg
 
-D is relative to the expected loss, so `LGMR2 x EL` is the expected uncovered loss in money
-when it happens, and with MRE = the latest total expected loss, EL_RM(2) is the expected
+D is relative to the expected loss including margin, so `LGMR2 x EL^M` is the expected
+uncovered loss in money when it happens, and with MRE = the latest total EL^M (the default,
+`mre="expected_loss"`: the expected loss the gap is relative to), EL_RM(2) is the expected
 uncovered loss of the next period. The paper multiplies by a model risk exposure such as the
 total EAD instead; `mre="exposure"` does that (the result is then EAD-scaled, not a loss).
 """
@@ -65,9 +69,15 @@ def expected_loss_of_model_risk(*, mean: float, sigma: float, mre: float) -> Mod
 
 
 def resolve_mre(backtest: Backtest, mre: float | str | None) -> tuple[float, str]:
-    """The model risk exposure and a description of where it came from."""
+    """The model risk exposure and a description of where it came from.
+
+    "expected_loss" (default) is the latest expected loss the gap is relative to: EL + margin
+    under the paper's scaling (so that MRE x LGMR2 is an amount of money), EL under the
+    `expected_loss` scaling.
+    """
     if mre is None or mre == "expected_loss":
-        return float(backtest.expected_loss[-1]), f"expected loss of {backtest.periods[-1]}"
+        what = "expected loss incl. margin" if backtest.scaling == "margin" else "expected loss"
+        return float(backtest.denominators()[-1]), f"{what} of {backtest.periods[-1]}"
     if mre == "exposure":
         if backtest.exposure is None:
             raise RiskInputError("MRE = exposure was asked but the backtest has no exposure column")
@@ -114,6 +124,7 @@ class PortfolioRisk:
             "models": list(self.models),
             "periods": self.total.n,
             "m_total": self.fit.margin_ratio,
+            "scaling": self.total.scaling,
             "d_total_mean": self.fit.mean,
             "sigma_total": self.fit.sigma,
             "paper": self.paper.to_dict(),
@@ -133,8 +144,9 @@ class PortfolioRisk:
         }
 
 
-def total_backtest(backtests: Mapping[str, Backtest]) -> Backtest:
-    """Period-by-period totals of several backtests, which must cover the same periods."""
+def total_backtest(backtests: Mapping[str, Backtest], *, scaling: str | None = None) -> Backtest:
+    """Period-by-period totals of several backtests, which must cover the same periods
+    (gap scaling: `scaling`, else the first backtest's)."""
     if not backtests:
         raise RiskInputError(C.EMPTY_PORTFOLIO)
     items = list(backtests.items())
@@ -157,6 +169,7 @@ def total_backtest(backtests: Mapping[str, Backtest]) -> Backtest:
         realised_loss=np.sum([bt.realised_loss for _, bt in items], axis=0),
         exposure=None if any(e is None for e in exposures) else np.sum(exposures, axis=0),
         name="total",
+        scaling=scaling or first.scaling,
     )
 
 
@@ -169,15 +182,20 @@ def aggregate(
     n_boot: int = DEFAULT_N_BOOT,
     confidence: float = 0.95,
     seed: int | None = 0,
+    scaling: str | None = None,
 ) -> PortfolioRisk:
     """MR2_agg, LGMR2 and EL_RM(2) of a risk type, from its models' backtests.
 
-    `mre`: "expected_loss" (default: the latest total expected loss), "exposure" (the latest
-    total exposure, needs an exposure column in every backtest) or a number.
+    `mre`: "expected_loss" (default: the latest total expected loss incl. margin under the
+    paper's scaling), "exposure" (the latest total exposure, needs an exposure column in every
+    backtest) or a number.
+    `scaling`: "margin" (paper, D_Total relative to EL_Total^Margin) or "expected_loss"
+    (default: the first backtest's).
     `allocated_fund`: the amount set aside for model risk, compared with EL_RM(2).
     `n_boot=0` skips the bootstrap intervals.
     """
-    total = total_backtest(backtests)
+    total = total_backtest(backtests, scaling=scaling)
+    backtests = {k: bt.with_scaling(total.scaling) for k, bt in backtests.items()}
     mre_value, mre_source = resolve_mre(total, mre)
     fund = None if allocated_fund is None else finite_number("allocated_fund", allocated_fund)
     if fund is not None and fund < 0:
@@ -208,7 +226,7 @@ def aggregate(
         except RiskInputError as exc:
             entry["error"] = str(exc)
         else:
-            share = mre_value * float(bt.expected_loss[-1]) / float(total.expected_loss[-1])
+            share = mre_value * float(bt.denominators()[-1]) / float(total.denominators()[-1])
             entry.update(
                 margin_ratio=mfit.margin_ratio,
                 mean=mfit.mean,

@@ -34,6 +34,12 @@ from ._bootstrap import (
     bootstrap_systemic,
 )
 from ._empirical import empirical_frequencies
+from ._monte_carlo import (
+    MIN_PATHS,
+    MonteCarloResult,
+    horizon_periods,
+    simulate_uncovered_loss,
+)
 from ._normal import (
     ModelRiskProbabilities,
     NormalFit,
@@ -42,7 +48,7 @@ from ._normal import (
 )
 from ._ou import OUFit, fit_ou, ou_probabilities
 from ._systemic import SystemicFit, fit_systemic, scenario_vector, systemic_probabilities
-from ._validation import RiskInputError, positive, probability_level
+from ._validation import RiskInputError, positive, probability_level, sample_sigma
 
 RESULT_VARIANTS = ("normal", "paper", "empirical", "systemic", "ou")
 LABELS = {
@@ -97,6 +103,7 @@ class GapRiskReport:
     ou_fit: OUFit | None
     assumptions: AssumptionReport | None
     notes: list[str] = field(default_factory=list)
+    monte_carlo: dict[str, MonteCarloResult] = field(default_factory=dict)
 
     def result(self, variant: str) -> VariantResult:
         """The variant's result, or RiskInputError with the reason it could not be computed."""
@@ -129,6 +136,7 @@ class GapRiskReport:
             "ou_fit": None if self.ou_fit is None else self.ou_fit.to_dict(),
             "assumptions": None if self.assumptions is None else self.assumptions.to_dict(),
             "recommended_variant": self.recommended,
+            "monte_carlo": {k: v.to_dict() for k, v in self.monte_carlo.items()},
             "notes": list(self.notes),
         }
 
@@ -224,17 +232,36 @@ def _normal_results(
 
 
 def _required_margin(fit: NormalFit, backtest: Backtest, alpha: float) -> dict[str, Any]:
-    """The margin ratio giving MR2 = alpha (paper: q_{1-alpha} sigma; fitted: minus the bias)."""
-    need = required_margin_ratio(fit.sigma, alpha=alpha)
-    # with the observed bias kept, D^M ~ N(M + bias, sigma^2): MR2 = alpha needs M = need - bias
-    need_fitted = need - fit.bias
+    """The margin giving MR2 = alpha, as a ratio on the backtest's scale and as an amount.
+
+    `expected_loss` scaling: D^M = D + m, so the paper's `M^ = q_{1-alpha} sigma` is the margin
+    ratio to EL (the fitted one subtracts the bias). Paper scaling: a margin m (as a share of
+    EL) gives D^M = (m + D)/(1 + m), so M^/sigma_{D^M} = m/sigma_D and MR2 = alpha needs
+    m = q_{1-alpha} sigma_D (fitted: q sigma_D - mean D), i.e. M^ = m/(1 + m); sigma_D is
+    the sample sd of the margin-free gaps D. The amount for the latest period is m x EL.
+    """
+    el_latest = float(backtest.expected_loss[-1])
+    if backtest.scaling == "expected_loss":
+        need = required_margin_ratio(fit.sigma, alpha=alpha)
+        # with the observed bias kept, D^M ~ N(M + bias, sigma^2): MR2 = alpha needs need - bias
+        need_fitted = need - fit.bias
+        m_paper, m_fitted = need, need_fitted
+    else:
+        d0 = backtest.gaps(with_margin=False)
+        sigma_d = sample_sigma(d0)
+        m_paper = required_margin_ratio(sigma_d, alpha=alpha)
+        m_fitted = max(m_paper - float(d0.mean()), 0.0)  # < 0: no margin needed at all
+        need, need_fitted = m_paper / (1.0 + m_paper), m_fitted / (1.0 + m_fitted)
     return {
         "alpha": alpha,
+        "scaling": backtest.scaling,
         "required_margin_ratio": need,
         "required_margin_ratio_fitted": need_fitted,
         "declared_margin_ratio": fit.margin_ratio,
-        "required_margin_latest": need * float(backtest.expected_loss[-1]),
-        "required_margin_latest_fitted": need_fitted * float(backtest.expected_loss[-1]),
+        "required_margin_to_el": m_paper,
+        "required_margin_to_el_fitted": m_fitted,
+        "required_margin_latest": m_paper * el_latest,
+        "required_margin_latest_fitted": m_fitted * el_latest,
         "declared_margin_latest": float(backtest.margin[-1]),
         "sufficient": fit.margin_ratio >= need,
         "sufficient_fitted": fit.margin_ratio >= need_fitted,
@@ -256,6 +283,8 @@ def analyse(
     level: float = 0.05,
     seed: int | None = 0,
     ou_method: str = "mle",
+    scaling: str | None = None,
+    monte_carlo: int = 0,
 ) -> GapRiskReport:
     """All gap-based measures of one backtest.
 
@@ -279,7 +308,18 @@ def analyse(
         Which variants to compute (all by default).
     n_boot
         Bootstrap replicates for the intervals (0: none).
+    scaling
+        What D^M is relative to: "margin" (the paper's EL + margin) or "expected_loss" (EL
+        before margin); default: the backtest's own (the paper's unless it was built otherwise).
+    monte_carlo
+        Paths of the Monte Carlo of the gap process over the horizon (0: none; otherwise at
+        least 1000): the distribution of the cumulative uncovered loss per parametric variant,
+        in `GapRiskReport.monte_carlo`.
     """
+    backtest = backtest.with_scaling(scaling)
+    mc_periods = _monte_carlo_periods(monte_carlo, horizon, period_length)
+    if alpha is not None:
+        required_margin_ratio(1.0, alpha=alpha)  # a bad alpha is an error, not a note
     conf = probability_level("confidence", confidence)
     dt = positive("period_length", period_length, C.BAD_PERIOD_LENGTH)
     t = dt if horizon is None else positive("horizon", horizon, C.BAD_HORIZON)
@@ -305,7 +345,9 @@ def analyse(
         "level": level,
         "seed": seed,
         "declared_margin_ratio": m,
+        "scaling": backtest.scaling,
         "variants": list(variants),
+        "monte_carlo": monte_carlo,
     }
     results: dict[str, VariantResult] = {}
     errors: dict[str, str] = {}
@@ -328,7 +370,10 @@ def analyse(
     if normal_fit is not None:
         results.update(_normal_results(normal_fit, d, variants, boot_kw))
         if alpha is not None:
-            required = _required_margin(normal_fit, backtest, alpha)
+            try:
+                required = _required_margin(normal_fit, backtest, alpha)
+            except RiskInputError as exc:  # e.g. margin-free gaps without spread
+                notes.append(f"required margin not computed: {exc}")
 
     if "empirical" in variants:
         results["empirical"] = _empirical_result(d, ratios, ybar, mre_value, conf, n_boot, seed)
@@ -366,6 +411,13 @@ def analyse(
         except RiskInputError as exc:
             errors["ou"] = str(exc)
 
+    mc: dict[str, MonteCarloResult] = {}
+    if mc_periods:
+        mc = _monte_carlo(results, ou_fit, float(d[-1]), mc_periods, monte_carlo, boot_kw, dt)
+        notes += [r.summary() for r in mc.values()]
+        notes += [f"Monte Carlo: {v} not simulated ({errors[v]})" for v in MC_VARIANTS
+                  if v in variants and v not in mc and v in errors]  # fmt: skip
+
     assumptions: AssumptionReport | None = None
     try:
         assumptions = check_assumptions(d, level=level, factors=backtest.factors or None)
@@ -382,4 +434,47 @@ def analyse(
         ou_fit=ou_fit,
         assumptions=assumptions,
         notes=notes,
+        monte_carlo=mc,
     )
+
+
+MC_VARIANTS = ("normal", "paper", "systemic", "ou")
+
+
+def _monte_carlo_periods(n_paths: int, horizon: float | None, period_length: float) -> int:
+    """Whole periods in the horizon when a Monte Carlo is asked (0 otherwise); bad settings
+    are errors before anything is computed."""
+    if isinstance(n_paths, bool) or not isinstance(n_paths, (int, np.integer)) or (
+            0 < n_paths < MIN_PATHS) or n_paths < 0:  # fmt: skip
+        raise RiskInputError(C.BAD_PATHS.format(value=n_paths, min=MIN_PATHS))
+    if not n_paths:
+        return 0
+    dt = positive("period_length", period_length, C.BAD_PERIOD_LENGTH)
+    return horizon_periods(dt if horizon is None else horizon, dt)
+
+
+def _monte_carlo(
+    results: dict[str, VariantResult],
+    ou_fit: OUFit | None,
+    last: float,
+    periods: int,
+    n_paths: int,
+    boot_kw: dict[str, Any],
+    dt: float,
+) -> dict[str, MonteCarloResult]:
+    """The cumulative uncovered loss over the horizon, per parametric variant computed."""
+    out: dict[str, MonteCarloResult] = {}
+    common = dict(mre=boot_kw["mre"], periods=periods, n_paths=n_paths, seed=boot_kw["seed"],
+                  confidence=boot_kw["confidence"], period_length=dt)  # fmt: skip
+    for v in MC_VARIANTS:
+        r = results.get(v)
+        if r is None or r.mean is None or not r.sigma:
+            continue
+        if v == "ou":
+            assert ou_fit is not None
+            out[v] = simulate_uncovered_loss(
+                ou=(ou_fit.lam, ou_fit.mu, ou_fit.sigma), last=last, variant=v, **common
+            )
+        else:
+            out[v] = simulate_uncovered_loss(mean=r.mean, sigma=r.sigma, variant=v, **common)
+    return out

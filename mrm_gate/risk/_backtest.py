@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._gaps import DEFAULT_SCALING, check_scaling
+from ._gaps import denominators as _denominators
 from ._gaps import gaps as _gaps
 from ._gaps import margin_ratios as _margin_ratios
 from ._validation import FloatArray, RiskInputError, as_series, same_length
@@ -30,7 +32,11 @@ FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 @dataclass(frozen=True, eq=False)  # holds arrays: identity, not value, equality
 class Backtest:
-    """A validated backtest, as arrays aligned on `periods` (oldest first)."""
+    """A validated backtest, as arrays aligned on `periods` (oldest first).
+
+    `scaling` says what the gap with margin is relative to: "margin" (the paper's
+    EL + margin, default) or "expected_loss" (EL before margin); see `_gaps`.
+    """
 
     periods: tuple[Any, ...]
     expected_loss: FloatArray
@@ -41,6 +47,7 @@ class Backtest:
     name: str = "model"
     source: str | None = None
     notes: tuple[str, ...] = ()
+    scaling: str = DEFAULT_SCALING
 
     @classmethod
     def from_arrays(
@@ -53,8 +60,10 @@ class Backtest:
         exposure: Sequence[float] | FloatArray | None = None,
         factors: Mapping[str, Sequence[float] | FloatArray] | None = None,
         name: str = "model",
+        scaling: str = DEFAULT_SCALING,
     ) -> Backtest:
         """Validated construction from plain sequences (periods default to 1..n)."""
+        check_scaling(scaling)
         labels = tuple(periods) if periods is not None else None
         el = as_series("expected_loss", expected_loss, labels=labels)
         n = el.size
@@ -86,7 +95,14 @@ class Backtest:
             exposure=ex,
             factors=fac,
             name=name,
+            scaling=scaling,
         )
+
+    def with_scaling(self, scaling: str | None) -> Backtest:
+        """The same backtest with another gap scaling (itself when None or unchanged)."""
+        if scaling is None or scaling == self.scaling:
+            return self
+        return replace(self, scaling=check_scaling(scaling))
 
     @property
     def n(self) -> int:
@@ -95,10 +111,20 @@ class Backtest:
     def gaps(self, *, with_margin: bool = True) -> FloatArray:
         """D^M (default) or the margin-free D."""
         margin = self.margin if with_margin else None
-        return _gaps(self.expected_loss, self.realised_loss, margin=margin, labels=self.periods)
+        return _gaps(
+            self.expected_loss, self.realised_loss, margin=margin, labels=self.periods,
+            scaling=self.scaling,
+        )  # fmt: skip
 
     def margin_ratios(self) -> FloatArray:
-        return _margin_ratios(self.expected_loss, self.margin, labels=self.periods)
+        """M^_k = margin_k / (EL_k + margin_k) (paper) or margin_k / EL_k, per period."""
+        return _margin_ratios(
+            self.expected_loss, self.margin, labels=self.periods, scaling=self.scaling
+        )
+
+    def denominators(self) -> FloatArray:
+        """What D^M is relative to, per period: EL + margin (paper) or EL."""
+        return _denominators(self.expected_loss, self.margin, scaling=self.scaling)
 
     @property
     def declared_margin_ratio(self) -> float:
@@ -117,6 +143,7 @@ class Backtest:
             "total_realised_loss": float(self.realised_loss.sum()),
             "latest_exposure": None if self.exposure is None else float(self.exposure[-1]),
             "factors": sorted(self.factors),
+            "scaling": self.scaling,
             "notes": list(self.notes),
         }
 
@@ -179,6 +206,7 @@ def backtest_from_frame(
     name: str = "model",
     factors: Sequence[str] | None = None,
     source: str | None = None,
+    scaling: str = DEFAULT_SCALING,
 ) -> Backtest:
     """Validate a backtest table. `factors`: the external-factor columns (default: every other
     numeric column)."""
@@ -237,6 +265,7 @@ def backtest_from_frame(
         ),
         factors={c: frame[c].to_numpy(dtype=float, na_value=np.nan) for c in factors},
         name=name,
+        scaling=scaling,
     )
     return replace(bt, source=source, notes=tuple(notes))
 
@@ -247,6 +276,7 @@ def read_backtest(
     name: str | None = None,
     format: str | None = None,
     factors: Sequence[str] | None = None,
+    scaling: str = DEFAULT_SCALING,
 ) -> Backtest:
     """Read and validate a CSV or Parquet backtest (format from the suffix unless given)."""
     import pandas as pd
@@ -268,4 +298,6 @@ def read_backtest(
         ) from exc
     except Exception as exc:  # parser errors of any kind: name the file
         raise RiskInputError(f"cannot read backtest {str(p)!r} as {fmt}: {exc}") from exc
-    return backtest_from_frame(frame, name=name or p.stem, factors=factors, source=str(p))
+    return backtest_from_frame(
+        frame, name=name or p.stem, factors=factors, source=str(p), scaling=scaling
+    )

@@ -87,3 +87,13 @@ PERIODS_DIFFER = (
 )
 BAD_EXPOSURE = "model risk exposure (MRE) must be a positive number, got {value}"
 BAD_FUND = "the allocated model-risk fund must be >= 0, got {value}"
+BAD_PATHS = "the Monte Carlo needs an integer number of paths >= {min} (or 0 for none), got {value}"
+BAD_MC_PERIODS = "the Monte Carlo needs a whole number of periods >= 1, got {value}"
+HORIZON_NOT_WHOLE = (
+    "the Monte Carlo horizon {horizon} is not a whole number of periods of length "
+    "{period_length}; give a horizon that is a multiple of the period length (e.g. 2 years of "
+    "quarters: horizon 2, period_length 0.25)"
+)
+MC_NEEDS_SPREAD = (
+    "the Monte Carlo needs a gap distribution with a spread (sigma > 0), got sigma {sigma}"
+)

@@ -176,8 +176,10 @@ def loss_given_model_risk(*, mean: float, sigma: float) -> float:
 class NormalFit:
     """Mean and spread of a gap series, with the bias against the declared margin ratio.
 
-    `bias = mean - margin_ratio` is the mean of the margin-free gap D: positive when the model
-    (before margin) overestimates losses on average, negative when it underestimates them.
+    `bias = mean - margin_ratio`: positive when the model (before margin) overestimates
+    losses on average, negative when it underestimates them. It is the mean of the margin-free
+    gap D under the `expected_loss` scaling and, with a constant margin ratio m = margin/EL,
+    mean(D)/(1 + m) under the paper's.
     `se_mean` is the standard error of the mean under independence.
     """
 

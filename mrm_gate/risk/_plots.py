@@ -102,11 +102,15 @@ def gap_distribution_svg(report: GapRiskReport, *, variant: str = "normal") -> s
             )
     ax.axvline(0.0, color=COLOURS["mr2"], lw=1, ls="--")
     ax.axvline(m, color=COLOURS["mr1"], lw=1, ls="--")
-    ax.text(m, ax.get_ylim()[1] * 0.97, f" margin {m:.3f}", va="top", fontsize=8)
+    ax.text(m, ax.get_ylim()[1] * 0.97, f" M̂ {m:.3f}", va="top", fontsize=8)
     if ybar is not None:
         ax.axvline(ybar, color=COLOURS["mr3"], lw=1, ls="--")
         ax.text(ybar, ax.get_ylim()[1] * 0.97, f" ȳ {ybar:.3f}", va="top", fontsize=8)
-    ax.set_xlabel("relative gap D^M = (EL + margin − RL) / EL")
+    ax.set_xlabel(
+        "relative gap D^M = (EL + margin − RL) / (EL + margin)"
+        if report.backtest.scaling == "margin"
+        else "relative gap D^M = (EL + margin − RL) / EL (expected_loss scaling)"
+    )
     ax.set_ylabel("density")
     ax.set_title(f"{report.backtest.name}: gap distribution and model-risk situations", fontsize=10)
     ax.legend(fontsize=7, loc="upper left", frameon=False)

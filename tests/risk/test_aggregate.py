@@ -38,24 +38,41 @@ def test_totals_and_d_total_by_hand() -> None:
     np.testing.assert_allclose(total.expected_loss, [150, 160, 180, 150])
     np.testing.assert_allclose(total.margin, [15, 16, 18, 15])
     np.testing.assert_allclose(total.realised_loss, [135, 210, 150, 150])
-    # D_Total = (EL + M - RL) / EL
-    np.testing.assert_allclose(total.gaps(), [30 / 150, -34 / 160, 48 / 180, 15 / 150])
+    # section 6.1: D_Total = (EL_Total^Margin - RL_Total) / EL_Total^Margin,
+    # EL_Total^Margin = sum EL + sum M, M^_Total = sum M / EL_Total^Margin
+    np.testing.assert_allclose(total.gaps(), [30 / 165, -34 / 176, 48 / 198, 15 / 165])
+    np.testing.assert_allclose(total.margin_ratios(), [15 / 165, 16 / 176, 18 / 198, 15 / 165])
     assert total.exposure is not None and total.exposure[-1] == 1400.0
+    legacy = total_backtest(_two_models(), scaling="expected_loss")
+    np.testing.assert_allclose(legacy.gaps(), [30 / 150, -34 / 160, 48 / 180, 15 / 150])
 
 
 def test_mr2_lgmr2_and_el_rm2() -> None:
     p = aggregate(_two_models(), n_boot=0)
     d = total_backtest(_two_models()).gaps()
-    m_total = 0.1  # every period's margins are 10% of its expected loss
+    m_total = 0.1 / 1.1  # every period's margins are 10% of its EL: M^ = 0.1 EL / 1.1 EL
     sigma = d.std(ddof=1)
     assert p.fit.margin_ratio == pytest.approx(m_total)
     assert p.paper.mr2 == pytest.approx(1 - stats.norm.cdf(m_total / sigma))
     trunc = stats.truncnorm(-np.inf, -m_total / sigma, loc=m_total, scale=sigma)
     assert p.paper.lgmr2 == pytest.approx(abs(trunc.mean()), rel=1e-10)
-    assert p.paper.mre == 150.0  # default MRE: latest total expected loss
-    assert p.paper.el_rm2 == pytest.approx(150.0 * p.paper.lgmr2 * p.paper.mr2)
+    # default MRE: the latest total expected loss incl. margin, what D_Total is relative to
+    assert p.paper.mre == 165.0 and "incl. margin" in p.mre_source
+    assert p.paper.el_rm2 == pytest.approx(165.0 * p.paper.lgmr2 * p.paper.mr2)
     assert p.fitted.mean == pytest.approx(d.mean())
     assert p.empirical.mr2.count == 1
+
+
+def test_uncovered_loss_in_money_does_not_depend_on_the_scaling() -> None:
+    """With a constant margin ratio, MR2 and MRE x LGMR2 (the expected uncovered amount) are
+    the same under both scalings: D^M is rescaled by 1/(1 + m), MRE by (1 + m)."""
+    paper = aggregate(_two_models(), n_boot=0)
+    legacy = aggregate(_two_models(), n_boot=0, scaling="expected_loss")
+    assert legacy.paper.mre == 150.0 and legacy.total.scaling == "expected_loss"
+    assert paper.paper.mr2 == pytest.approx(legacy.paper.mr2)
+    assert paper.fitted.mr2 == pytest.approx(legacy.fitted.mr2)
+    assert paper.paper.lgmr2 == pytest.approx(legacy.paper.lgmr2 / 1.1)
+    assert paper.paper.el_rm2 == pytest.approx(legacy.paper.el_rm2)
 
 
 def test_monte_carlo_expected_uncovered_loss() -> None:

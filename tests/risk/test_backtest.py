@@ -38,7 +38,11 @@ def test_round_trip(tmp_path: Path, suffix: str) -> None:
     assert bt.periods[0] == "2015Q1"
     np.testing.assert_allclose(bt.expected_loss, frame["expected_loss"])
     assert any("segment" in n for n in bt.notes)
-    assert bt.declared_margin_ratio == pytest.approx(float((10.0 / frame["expected_loss"]).mean()))
+    # the paper's M^ = M / (EL + M) (section 3.2)
+    el = frame["expected_loss"]
+    assert bt.declared_margin_ratio == pytest.approx(float((10.0 / (el + 10.0)).mean()))
+    legacy = bt.with_scaling("expected_loss")
+    assert legacy.declared_margin_ratio == pytest.approx(float((10.0 / el).mean()))
 
 
 def test_unsorted_rows_are_sorted_with_a_note() -> None:

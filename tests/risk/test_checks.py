@@ -56,7 +56,7 @@ def ctx(tmp_path: Path) -> CheckContext:
         ({"situation": 2, "variant": "empirical", "max": 0.4}, Status.PASS),
         ({"situation": 2, "variant": "empirical", "max": 0.4, "on": "upper"}, Status.FAIL),
         ({"situation": 1, "variant": "paper", "max": 0.5}, Status.PASS),
-        ({"situation": 3, "variant": "ou", "ybar": 0.6, "max": 0.01}, Status.FAIL),
+        ({"situation": 3, "variant": "ou", "ybar": 0.45, "max": 0.01}, Status.FAIL),
     ],
 )
 def test_probability(ctx: CheckContext, params: dict, status: Status) -> None:
