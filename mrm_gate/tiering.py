@@ -2,9 +2,11 @@
 
 Fail closed: a declared tier the policy does not define, and a rule input that is present but
 unreadable (`mrm.exposure: "25,000,000"` against `gte`), raise `TierError`, which the engine turns
-into a BLOCK (control MRM-GATE-TIER). An **absent** input makes its condition false (test absence
-with `exists: false`); the explanation names every rule that could have matched but did not for
-lack of input, so the report shows what the tier rests on.
+into a BLOCK (control MRM-GATE-TIER). An **absent** input cannot lower the tier either: with
+`precedence: highest` (the default), when a rule could have matched had its absent inputs held,
+the tier is at least the policy's stated default (its tier for "materiality unknown"), whatever
+lower tier a tag declares or another rule gives, and the explanation says why; with
+`precedence: tag|rules` the explanation names the rules not applied for lack of input.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def resolve_tier(policy: Policy, evidence: Evidence) -> TierResolution:
             )
     rule_tier, rule_why = None, ""
     lacking: list[str] = []  # rules that would have matched had their absent inputs held
+    lacking_tiers: list[str] = []
     for i, rule in enumerate(t.rules):
         try:
             all_results = [evaluate(p, evidence) for p in rule.all]
@@ -58,6 +61,7 @@ def resolve_tier(policy: Policy, evidence: Evidence) -> TierResolution:
         if _could_match(all_results, any_results):
             missing = [r.why for r in all_results + any_results if r.absent]
             lacking.append(f"rule {i + 1} ({'; '.join(missing)})")
+            lacking_tiers.append(rule.tier)
 
     candidates: list[tuple[str, str, str]] = []
     if declared:
@@ -65,6 +69,18 @@ def resolve_tier(policy: Policy, evidence: Evidence) -> TierResolution:
     if rule_tier:
         candidates.append((rule_tier, "rule", rule_why))
     note = (f"; not applied for lack of input: {', '.join(lacking)}" if lacking else "")
+    top = max((policy.tier_rank(c[0]) for c in candidates), default=None)
+    if (top is not None and t.precedence == "highest"
+            and any(policy.tier_rank(x) > top for x in lacking_tiers)
+            and policy.tier_rank(t.default) > top):
+        # Fail closed: leaving out an input must not lower the tier below the policy's stated
+        # default (its tier for "materiality unknown"), whatever tag or rule says lower.
+        higher = [lbl for lbl, x in zip(lacking, lacking_tiers, strict=True)
+                  if policy.tier_rank(x) > top]
+        candidates.append((t.default, "default", f"the policy's stated default tier "
+                           f"{t.default!r} applies: {', '.join(higher)} could not be ruled "
+                           "out (input absent)"))
+        note = ""
     if not candidates:
         reason = f"no {'tag ' + repr(t.tag) + ' and no ' if t.tag else ''}matching tiering rule"
         return TierResolution(

@@ -72,7 +72,10 @@ def test_verdict_rules(policy_file, make_evidence, changes, verdict, bad) -> Non
 
 TIER_CASES = {
     "no tag, no rule: stated default": ({}, "high", "default"),
-    "declared tag": ({"model__tags__mrm.risk_tier": "low"}, "low", "tag"),
+    "declared tag": ({"model__tags__mrm.risk_tier": "low", "model__tags__mrm.exposure": "10"},
+                     "low", "tag"),
+    # leaving out the exposure cannot lower the tier below the stated default
+    "declared low, exposure absent": ({"model__tags__mrm.risk_tier": "low"}, "high", "default"),
     "rule": ({"model__tags__mrm.exposure": "250000000"}, "critical", "rule"),
     "highest of tag and rule": ({"model__tags__mrm.risk_tier": "low",
                                  "model__tags__mrm.exposure": "250000000"}, "critical", "rule"),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from core_helpers import GOOD, write
+from core_helpers import BASE_POLICY, GOOD, write
 from pydantic import BaseModel, ConfigDict
 
 import mrm_gate.yamlsafe as yamlsafe
@@ -296,17 +296,34 @@ def test_blank_materiality_counts_as_absent(policy_file, make_evidence, value) -
     assert (tier.tier, tier.source) == ("high", "default")
 
 
-def test_absent_materiality_does_not_match_and_the_report_says_so(policy_file,
-                                                                   make_evidence) -> None:
+def test_absent_materiality_cannot_lower_the_tier_and_the_report_says_so(policy_file,
+                                                                         make_evidence) -> None:
+    """The critical rule needs the exposure: without it, it cannot be ruled out, so (with
+    precedence: highest) the policy's stated default applies over any lower tag or rule."""
     tier = resolve_tier(load_policy(policy_file), _evidence(make_evidence))
     assert (tier.tier, tier.source) == ("high", "default")
     assert "not applied for lack of input: rule 1 (tag mrm.exposure is absent)" in (
         tier.explanation)
-    # a rule that could not have matched anyway is not named
-    ev = _evidence(make_evidence, **{"mrm.purpose": "internal"})
-    tier = resolve_tier(load_policy(policy_file), ev)
-    assert (tier.tier, tier.source) == ("low", "rule")
-    assert "rule 1" in tier.explanation  # critical rule lacked its exposure input
+    for tags in ({"mrm.purpose": "internal"}, {"mrm.risk_tier": "low"}):
+        tier = resolve_tier(load_policy(policy_file), _evidence(make_evidence, **tags))
+        assert (tier.tier, tier.source) == ("high", "default"), tags
+        assert ("rule 1 (tag mrm.exposure is absent) could not be ruled out"
+                in tier.explanation)
+    # with the exposure present and small, the lower tier stands
+    for tags in ({"mrm.purpose": "internal"}, {"mrm.risk_tier": "low"}):
+        ev = _evidence(make_evidence, **tags, **{"mrm.exposure": "10"})
+        assert resolve_tier(load_policy(policy_file), ev).tier == "low", tags
+
+
+def test_with_tag_precedence_absent_inputs_are_named_not_assumed(tmp_path,
+                                                                 make_evidence) -> None:
+    pol = write(tmp_path / "p.yaml", BASE_POLICY.replace("  tag: mrm.risk_tier\n",
+                                                         "  tag: mrm.risk_tier\n"
+                                                         "  precedence: tag\n"))
+    tier = resolve_tier(load_policy(pol), _evidence(make_evidence, **{"mrm.risk_tier": "low"}))
+    assert tier.tier == "low"
+    assert "not applied for lack of input: rule 1 (tag mrm.exposure is absent)" in (
+        tier.explanation)
 
 
 def test_readable_materiality_still_resolves(policy_file, make_evidence) -> None:
