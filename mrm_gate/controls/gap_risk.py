@@ -324,7 +324,8 @@ def _notes(report: GapRiskReport, r: VariantResult) -> list[str]:
 def probability(params: ProbabilityParams, ctx: CheckContext) -> CheckResult:
     """Fails when the probability of the chosen situation exceeds `max`.
 
-    The relative gap D^M = (EL + margin - RL) / EL of each backtest period measures how well the
+    The relative gap D^M = (EL + margin - RL) / (EL + margin) of each backtest period (the
+    paper's; `scaling: expected_loss` divides by EL instead) measures how well the
     expected loss plus its margin of conservatism covered the realised loss. Situation 2 (MR2,
     D^M < 0) is an uncovered loss, situation 1 (MR1) an underestimation the margin absorbed,
     situation 3 (MR3, D^M > ybar) a gross overestimation. `variant` chooses how the probability
@@ -415,6 +416,10 @@ def expected_loss(params: ExpectedLossParams, ctx: CheckContext) -> CheckResult:
     next period in money). `relative_to: exposure` divides by the latest exposure,
     `relative_to: fund` by the fund allocated to model risk (`fund`, or the model tag
     `fund_tag`): `max: 1` then means "the fund covers the expected loss of model risk".
+    `measure: horizon_mean | horizon_q95 | horizon_q99` compares instead the Monte Carlo's
+    cumulative uncovered loss over `horizon` (`monte_carlo` paths of the variant's gap process:
+    i.i.d. normal, systemic with the factors held, or OU from the last gap), its mean or tail
+    quantile, with the Monte Carlo standard error and interval in the result.
 
     Rationale: the measure answers "what is our model risk worth, and is it covered?".
 

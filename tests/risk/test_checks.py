@@ -282,3 +282,46 @@ def test_through_the_engine_and_every_report_format(tmp_path: Path) -> None:
     doc = json.loads(render(decision, "json"))
     gap = doc["outcomes"][0]["result"]["details"]["gap_risk"]
     assert gap["results"]["systemic"]["intervals"]["mr2"][0] <= mr2
+
+
+@pytest.mark.parametrize(
+    ("measure", "max_", "status"),
+    [("horizon_mean", 1e6, Status.PASS), ("horizon_q99", 1.0, Status.FAIL),
+     ("horizon_q95", 1e6, Status.PASS)],
+)  # fmt: skip
+def test_expected_loss_over_the_horizon_from_the_monte_carlo(
+    ctx: CheckContext, measure: str, max_: float, status: Status
+) -> None:
+    params = {**FAST, "n_boot": 0, "variant": "ou", "horizon": 2.0, "monte_carlo": 2000,
+              "measure": measure, "max": max_}  # fmt: skip
+    res = _run(gap_risk.expected_loss, params, ctx)
+    assert res.status == status, res.message
+    report, _ = gap_risk.analysis(ctx, gap_risk.expected_loss.params.model_validate(params))
+    mc = report.monte_carlo["ou"]
+    assert mc.periods == 8 and res.measured["Monte Carlo paths"] == 2000
+    assert "over 8 period(s)" in res.message
+    expected = mc.mean if measure == "horizon_mean" else mc.quantiles[measure[8:]].value
+    assert next(iter(res.measured.values())) == pytest.approx(expected)
+    json.dumps(res.model_dump(mode="json"))
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"measure": "horizon_q99"}, "needs monte_carlo"),
+        ({"measure": "horizon_q99", "monte_carlo": 2000, "variant": "empirical"},
+         "parametric variant"),
+        ({"monte_carlo": 10}, "at least 1000 paths"),
+        ({"monte_carlo": -1}, "greater than or equal to 0"),
+        ({"scaling": "ead"}, "'margin' or 'expected_loss'"),
+    ],
+)  # fmt: skip
+def test_monte_carlo_params_are_validated(params: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        gap_risk.expected_loss.params.model_validate({"max": 1.0, **params})
+
+
+def test_horizon_not_a_whole_number_of_periods_is_an_error(ctx: CheckContext) -> None:
+    params = {**FAST, "horizon": 0.3, "monte_carlo": 2000, "measure": "horizon_mean", "max": 1}
+    with pytest.raises(CheckError, match="not a whole number of periods"):
+        _run(gap_risk.expected_loss, params, ctx)

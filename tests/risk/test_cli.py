@@ -222,3 +222,16 @@ def test_portfolio_from_registry(registry: str, capsys) -> None:
     assert data["models"] == ["corporate-pd"] and "corporate-pd: version 1" in data["notes"]
     rc = run(["risk", "portfolio", "--risk-type", "ops", "--tracking-uri", registry])
     assert rc == 2 and "carries risk_type = 'ops'" in capsys.readouterr().err
+
+
+def test_monte_carlo_flag_reports_paths_and_standard_error(capsys) -> None:
+    rc = run(["risk", CORP, "--variant", "paper", "--n-boot", "0", "--period-length", "0.25",
+              "--horizon", "2", "--monte-carlo", "2000", "--format", "json"])  # fmt: skip
+    data = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    mc = data["monte_carlo"]["paper"]
+    assert mc["n_paths"] == 2000 and mc["periods"] == 8 and mc["se"] > 0
+    assert set(mc["quantiles"]) == {"q95", "q99"}
+    assert data["settings"]["scaling"] == "margin"
+    rc = run(["risk", CORP, "--n-boot", "0", "--monte-carlo", "10"])
+    assert rc == 2 and "paths >= 1000" in capsys.readouterr().err
