@@ -143,12 +143,14 @@ class CheckpointStore(Protocol):
 
 @dataclass(frozen=True)
 class Entry:
-    """One line of a checkpoint file: its envelope, or why it is not one."""
+    """One checkpoint of a store (a line of a file, a tag of a registered model): its
+    envelope, or why it is not one."""
 
     line: int
     envelope: Any
     error: str | None = None
     torn: bool = False
+    label: str | None = None  # how messages name it (default: "checkpoint line N")
 
 
 class FileCheckpointStore:

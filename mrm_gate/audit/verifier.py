@@ -242,7 +242,8 @@ def _checkpoint_anchors(source: Any, keys: list[Key], problems: _Problems,
     entries: list[tuple[str, Any, str | None, bool]] = []
     if hasattr(source, "entries"):
         for e in source.entries():
-            entries.append((f"checkpoint line {e.line}", e.envelope, e.error, e.torn))
+            label = getattr(e, "label", None) or f"checkpoint line {e.line}"
+            entries.append((label, e.envelope, e.error, e.torn))
     elif hasattr(source, "latest"):
         latest = source.latest()
         if latest is not None:

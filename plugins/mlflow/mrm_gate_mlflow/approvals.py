@@ -19,10 +19,16 @@ record to *this* registry's version (its run id, metrics, tags, timestamps), so 
 another environment, where a model of the same name had an approved version 3, proves nothing
 here, and an owner who edits a version's tags or metrics after its approval loses the approval.
 
+With `decision_log_checkpoint` configured, the log must also hold every head its checkpoints
+anchor (the newest one, and the ring kept in the registry): a log truncated or rewritten at or
+below a checkpoint, or a store holding no valid checkpoint, makes no approval in it trusted.
+
 What this does not defend against: anyone who can write the receiver's log file can append a
-well-chained record (the chain is not keyed); anchor the log with signed checkpoints
-(`mrm-gate audit verify --checkpoint`) and keep it where model owners cannot write. Anyone who
-holds an attestation signing key can attest anything.
+well-chained record after the newest checkpoint (the chain is not keyed); keep the log where
+model owners cannot write. On a plain MLflow server, whoever may write the registry may delete
+the checkpoint tags or put back older valid ones: that is seen only against an anchor outside
+the registry (docs/security.md). Anyone who holds an attestation signing key can attest
+anything.
 
 Candidates never come from a filter string built from data: log candidates are read from the
 log, attestation candidates from `search_model_versions` with an exact-name filter only when the
@@ -132,14 +138,15 @@ def latest_log_verdicts(path: Path, name: str, alias: str) -> dict[str, _LogVerd
     return latest
 
 
-def log_is_intact(path: Path) -> bool:
-    """The log's hash chain verifies (an empty or absent log holds no proof either way)."""
+def log_is_intact(path: Path, checkpoints: Any = None, keys: list[Any] | None = None) -> bool:
+    """The log's hash chain verifies, and with `checkpoints` (a store, verified with `keys`)
+    the log holds every anchored head (an empty or absent log holds no proof either way)."""
     from mrm_gate.audit import verify
 
     if not path.is_file():
         return True
     try:
-        result = verify(path)
+        result = verify(path, checkpoints=checkpoints, keys=keys or ())
     except Exception as exc:  # an unreadable log proves nothing
         _logger.warning("decision log %s cannot be verified: %s", path, exc)
         return False
@@ -169,7 +176,8 @@ class ApprovalProver:
     def __init__(self, *, log_path: Path, client: Any, policy_sha: str, waivers: list[Any],
                  allowed: Callable[[str], bool], evidence_sha: Callable[[str, str], str],
                  keys: list[Any], max_age: dt.timedelta, allow_conditional: bool,
-                 today: dt.date | None = None) -> None:
+                 today: dt.date | None = None, checkpoints: Any = None,
+                 checkpoint_keys: list[Any] | None = None) -> None:
         self.log_path = Path(log_path)
         self.client = client
         self.policy_sha = policy_sha
@@ -180,6 +188,8 @@ class ApprovalProver:
         self.max_age = max_age
         self.allow_conditional = allow_conditional
         self.today = today or dt.date.today()
+        self.checkpoints = checkpoints  # a CheckpointStore anchoring the log, or None
+        self.checkpoint_keys = checkpoint_keys or []
         self._evidence: dict[tuple[str, str], str | None] = {}
 
     def _current_evidence(self, name: str, version: str) -> str | None:
@@ -198,7 +208,8 @@ class ApprovalProver:
 
     def _log_candidates(self, name: str, alias: str) -> tuple[list[Proof], dict[str, Any]]:
         verdicts = latest_log_verdicts(self.log_path, name, alias)
-        if verdicts and not log_is_intact(self.log_path):
+        if verdicts and not log_is_intact(self.log_path, self.checkpoints,
+                                          self.checkpoint_keys):
             return [], {}
         out = []
         for v in verdicts.values():

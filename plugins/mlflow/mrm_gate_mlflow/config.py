@@ -20,6 +20,9 @@ Example::
     break_glass:
       users: [alice]
     identity: basic-auth                # none | basic-auth | header
+    decision_log_checkpoint:            # anchor the log's head (checkpoints.py)
+      key: env:MRM_GATE_CHECKPOINT_KEY  # or an HMAC secret / Ed25519 private key PEM file
+      store: registry                   # or a checkpoint file path
 """
 
 from __future__ import annotations
@@ -109,6 +112,26 @@ class WebhookConfig(_Strict):
     evaluate_on_create: bool = True
 
 
+class CheckpointConfig(_Strict):
+    """Signed checkpoints of the decision log's head, kept apart from the log."""
+
+    key: str = Field(description="signing key: `env:VAR` (HMAC secret) or a file (HMAC secret "
+                     "or Ed25519 private key PEM)")
+    store: str = Field(description="`registry` (tags of a dedicated registered model) or a "
+                       "checkpoint file path")
+    model: str = Field(default="mrm-gate-decision-log", description="the registered model "
+                       "holding the checkpoints (store: registry)")
+    history: int = Field(default=16, ge=0, le=100, description="checkpoints kept as tags "
+                         "besides the latest (store: registry)")
+
+    @field_validator("key", "store", "model")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+
 class GateConfig(_Strict):
     apiVersion: Literal["mrm-gate/v1"] = "mrm-gate/v1"
     kind: Literal["MlflowGate"] = "MlflowGate"
@@ -116,6 +139,7 @@ class GateConfig(_Strict):
     policy: str
     waivers: str | None = None
     decision_log: str
+    decision_log_checkpoint: CheckpointConfig | None = None
     reports_dir: str | None = None
     protected_aliases: list[str] = Field(default_factory=lambda: ["champion", "production"])
     protected_stages: list[str] = Field(default_factory=lambda: ["Production"])
@@ -225,7 +249,7 @@ def load_config(path: str | Path | None = None) -> GateConfig:
         cfg = GateConfig.model_validate({**loc.data, **resolved})
     except ValidationError as exc:
         keys = _known_keys(GateConfig, AttestationConfig, BreakGlassConfig, EvidenceConfig,
-                           WebhookConfig, HeaderIdentity)
+                           WebhookConfig, HeaderIdentity, CheckpointConfig)
         schema_items = pydantic_items(exc, loc, known_keys=keys)
         # Every problem at once: check what can be used of the rest (the keys in error left
         # at their defaults), so a bad key does not hide a missing policy or key file.
@@ -241,6 +265,31 @@ def load_config(path: str | Path | None = None) -> GateConfig:
                 else f"gate configuration {p} cannot be used")
         raise UserError(head, problems)
     return cfg  # type: ignore[return-value]
+
+
+def read_settings(path: str | Path | None = None) -> GateConfig:
+    """The configuration checked against its schema only (no policy, key or folder checks):
+    what an auditor needs to find the decision log and its checkpoints, on a machine that may
+    not hold the policy. UserError listing every schema problem."""
+    from mrm_gate.policy.loader import _known_keys
+    from mrm_gate.yamlsafe import load_yaml, pydantic_items
+
+    if path is None:
+        path = os.environ.get(CONFIG_ENV)
+        if not path:
+            raise UserError(f"give --config gate.yaml (or set {CONFIG_ENV})")
+    p = Path(path)
+    loc = load_yaml(p, "gate configuration")
+    if not isinstance(loc.data, dict):
+        raise UserError(f"gate configuration {p} must be a YAML mapping")
+    try:
+        return GateConfig.model_validate({**loc.data, "base_dir": str(p.resolve().parent),
+                                          "source_file": str(p)})
+    except ValidationError as exc:
+        keys = _known_keys(GateConfig, AttestationConfig, BreakGlassConfig, EvidenceConfig,
+                           WebhookConfig, HeaderIdentity, CheckpointConfig)
+        raise UserError(f"invalid gate configuration {p}",
+                        pydantic_items(exc, loc, known_keys=keys)) from None
 
 
 def check_usable(cfg: GateConfig, loc) -> list[ErrorItem]:
@@ -271,6 +320,8 @@ def check_usable(cfg: GateConfig, loc) -> list[ErrorItem]:
         add("decision_log", f"{log} is a directory; name a file")
     elif not _writable_dir(log.parent):
         add("decision_log", f"folder {log.parent} does not exist or is not writable")
+    for key, message in checkpoint_problems(cfg):
+        add(key, message)
     if cfg.mode == "attestation":
         if not cfg.attestation.keys:
             add("attestation", "mode 'attestation' needs attestation.keys (the keys that CI "
@@ -295,6 +346,45 @@ def check_usable(cfg: GateConfig, loc) -> list[ErrorItem]:
             "basic-auth (MLflow's basic-auth runs first) or identity: header (behind an "
             "authenticating proxy)")
     return items
+
+
+def checkpoint_problems(cfg: GateConfig) -> list[tuple[str, str]]:
+    """(config key, problem) for `decision_log_checkpoint`: the key loads and can sign, the
+    store is the registry (with a valid model name) or a writable file apart from the log."""
+    cc = cfg.decision_log_checkpoint
+    if cc is None:
+        return []
+    out: list[tuple[str, str]] = []
+    where = "decision_log_checkpoint"
+    try:
+        from .checkpoints import checkpoint_key
+
+        key = checkpoint_key(cfg)
+        if not key.can_sign:
+            out.append((where, f"key {cc.key!r} is a public key; the gate signs checkpoints, "
+                        "so it needs the HMAC secret or the Ed25519 private key (auditors "
+                        "verify with the public key: `mrm-gate gate-log verify --key`)"))
+    except UserError as exc:
+        out.append((where, f"key: {exc}"))
+    if cc.store == "registry":
+        from mlflow.exceptions import MlflowException
+        from mlflow.utils.validation import _validate_model_name
+
+        try:
+            _validate_model_name(cc.model)
+        except MlflowException as exc:
+            out.append((where, f"model: {exc.message}"))
+    else:
+        f = cfg.path(cc.store)
+        log = cfg.decision_log_path
+        if f.is_dir():
+            out.append((where, f"store: {f} is a directory; name a file or `registry`"))
+        elif os.path.realpath(f) == os.path.realpath(log):
+            out.append((where, f"store: {f} is the decision log itself; checkpoints must be "
+                        "kept apart from the log (another file, or `registry`)"))
+        elif not _writable_dir(f.parent):
+            out.append((where, f"store: folder {f.parent} does not exist or is not writable"))
+    return out
 
 
 def load_verify_keys(specs: list[str], cfg: GateConfig):

@@ -131,7 +131,11 @@ class Gate:
         self.cfg = cfg
         self.policies = PolicyCache(cfg)
         self.policies.get()
-        self.log = DecisionLog(cfg.decision_log_path)
+        from .checkpoints import checkpoint_writer
+
+        # with decision_log_checkpoint, every append signs the new head and writes it to the
+        # registry (in-process) or a checkpoint file, under the log's lock
+        self.log = DecisionLog(cfg.decision_log_path, checkpoint=checkpoint_writer(cfg))
         self.keys = load_verify_keys(cfg.attestation.keys, cfg)
         self.max_age = parse_duration(cfg.attestation.max_age)
         self.observer = observer or GateObserver()
@@ -323,7 +327,13 @@ class Gate:
     def _recording_failed(self, exc, action: str) -> None:
         """Say in the log (when it can be written) that a decision was not fully recorded and
         the promotion refused, so a logged approval is never read as a promotion."""
-        if exc.recorder == _GateLog.name:
+        from mrm_gate.audit import CheckpointFailed
+
+        if exc.recorder == _GateLog.name and isinstance(exc.error, CheckpointFailed):
+            # the decision is in the log but not anchored: say there that it was refused
+            _logger.error("mrm-gate could not checkpoint decision %s: %s", exc.decision.id,
+                          exc.reason)
+        elif exc.recorder == _GateLog.name:
             _logger.error("mrm-gate could not append decision %s to the log: %s",
                           exc.decision.id, exc.reason)
             return
@@ -336,6 +346,8 @@ class Gate:
                              "problem": exc.reason, "promotion": "refused",
                              "at": _now().isoformat()},
                             kind="recording_failed", extra={"action": action})
+        except CheckpointFailed:
+            pass  # the record is in the log; its checkpoint failed again (already logged)
         except Exception:
             _logger.exception("mrm-gate could not log the recording failure of %s",
                               exc.decision.id)

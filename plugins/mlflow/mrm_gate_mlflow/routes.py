@@ -104,6 +104,28 @@ def _reserved_refusal(gate: Gate, keys: list[str], where: str) -> None:
             reason="reserved_tag")
 
 
+def refuse_anchor_model(gate: Gate, msg) -> None:
+    """Refuse any registry change naming the model that holds the decision log's checkpoints
+    (`decision_log_checkpoint.store: registry`): only the gate writes it, in-process. Creating,
+    renaming to or from, deleting, tagging, describing it or adding versions or aliases to it
+    are all refused, compared without case (some databases compare names without it)."""
+    cc = gate.cfg.decision_log_checkpoint
+    if cc is None or cc.store != "registry":
+        return
+    fields = {f.name for f in msg.DESCRIPTOR.fields}
+    names = [getattr(msg, f) for f in ("name", "new_name") if f in fields]
+    if any(n.casefold() == cc.model.casefold() for n in names):
+        raise Refusal(
+            f"mrm-gate refused {type(msg).__name__} on registered model {cc.model!r}: it holds "
+            "the signed checkpoints of the gate's decision log and only the gate writes it. "
+            "Read it freely; verify the log with `mrm-gate gate-log verify`.",
+            reason="reserved_tag")
+
+
+def anchor_only(gate: Gate, msg, caller: Caller, pending: Pending) -> None:
+    """Requests gated only for the checkpoint model (the guard in `gated_endpoints`)."""
+
+
 def on_set_alias(gate: Gate, msg, caller: Caller, pending: Pending) -> None:
     if not gate.cfg.is_protected_alias(msg.alias):
         return
@@ -176,14 +198,16 @@ GATED: dict[type, Handler] = {
     DeleteRegisteredModelTag: on_model_tag,
     CreateModelVersion: on_create_version,
     CreateRegisteredModel: on_create_model,
+    # allowed on every other model (no alias, stage or tag changes), refused on the anchor
+    UpdateRegisteredModel: anchor_only,
+    UpdateModelVersion: anchor_only,
+    RenameRegisteredModel: anchor_only,
 }
 
 # Mutating (non-GET) requests the gate lets through on purpose, with the reason.
+# (UpdateRegisteredModel, UpdateModelVersion and RenameRegisteredModel change no alias, stage
+# or tag: they are gated only to keep clients off the checkpoint model, see `anchor_only`.)
 ALLOWED: dict[type, str] = {
-    UpdateRegisteredModel: "changes only the description; no alias, stage or tag",
-    UpdateModelVersion: "changes only the description; no alias, stage or tag",
-    RenameRegisteredModel: "versions keep their aliases, tags and decisions; no version gains "
-                           "an alias or a stage",
     GetLatestVersions: "a read served on POST as well as GET",
 }
 
@@ -200,5 +224,17 @@ def endpoint_table() -> dict[tuple[str, str], type]:
     return table
 
 
+def guarded(handler: Handler) -> Handler:
+    """`handler`, after the checkpoint-model guard (every gated request passes it first)."""
+
+    def run(gate: Gate, msg, caller: Caller, pending: Pending) -> None:
+        refuse_anchor_model(gate, msg)
+        handler(gate, msg, caller, pending)
+
+    run.__name__ = getattr(handler, "__name__", "handler")
+    return run
+
+
 def gated_endpoints() -> dict[tuple[str, str], tuple[type, Handler]]:
-    return {k: (cls, GATED[cls]) for k, cls in endpoint_table().items() if cls in GATED}
+    handlers = {cls: guarded(h) for cls, h in GATED.items()}
+    return {k: (cls, handlers[cls]) for k, cls in endpoint_table().items() if cls in GATED}

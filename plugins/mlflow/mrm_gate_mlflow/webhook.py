@@ -182,7 +182,7 @@ class Receiver:
     def __init__(self, cfg: GateConfig, *, secret: bytes, tracking_uri: str,
                  max_body_bytes: int = MAX_BODY_BYTES) -> None:
         from mrm_gate.attestation import parse_duration
-        from mrm_gate.audit import DecisionLog
+        from mrm_gate.audit import CheckpointWriter, DecisionLog
 
         from .config import load_verify_keys
         from .gate import PolicyCache
@@ -192,7 +192,16 @@ class Receiver:
         self.tracking_uri = tracking_uri
         self.tolerance_s = cfg.webhook.tolerance_s
         self.max_body_bytes = max_body_bytes
-        self.log = DecisionLog(cfg.decision_log_path)
+        from .checkpoints import checkpoint_key, checkpoint_store
+
+        # with decision_log_checkpoint, every append is anchored (registry tags through the
+        # REST API, or a checkpoint file), and approvals are trusted only from a log that
+        # holds every anchored head
+        self.checkpoints = checkpoint_store(cfg, tracking_uri=tracking_uri)
+        self.checkpoint_key = checkpoint_key(cfg) if self.checkpoints is not None else None
+        self.log = DecisionLog(cfg.decision_log_path, checkpoint=(
+            None if self.checkpoints is None
+            else CheckpointWriter(self.checkpoints, self.checkpoint_key)))
         self.keys = load_verify_keys(cfg.attestation.keys, cfg)
         self.max_age = parse_duration(cfg.attestation.max_age)
         self.policies = PolicyCache(cfg)
@@ -409,7 +418,10 @@ class Receiver:
         return ApprovalProver(log_path=self.cfg.decision_log_path, client=client,
                               policy_sha=policy.sha256, waivers=waivers, allowed=self.allowed,
                               evidence_sha=evidence_sha, keys=self.keys, max_age=self.max_age,
-                              allow_conditional=self.cfg.allow_conditional)
+                              allow_conditional=self.cfg.allow_conditional,
+                              checkpoints=self.checkpoints,
+                              checkpoint_keys=[self.checkpoint_key] if self.checkpoint_key
+                              else [])
 
 
 def _read_bounded(stream, limit: int) -> bytes:
