@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ci": ("mrm_gate.cli.ci:ci", "Run the gate in CI: `ci github` is what the GitHub Action runs."),
     "risk": ("mrm_gate.cli.risk:risk",
              "Gap-based model-risk measures of backtests (MR1-3, EL_RM)."),
+    "attest": ("mrm_gate.cli.attest:attest", "Verify an in-toto attestation; digest a model dir."),
 }
 
 EXIT_APPROVE, EXIT_BLOCK, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3

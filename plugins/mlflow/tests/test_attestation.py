@@ -64,9 +64,9 @@ def test_valid_record_verifies(keypair):
 
 
 def _tamper(envelope):
-    payload = json.loads(base64.b64decode(envelope["payload"]))
-    payload["verdict"] = "APPROVE"
-    payload["model"]["version"] = "4"
+    payload = json.loads(base64.b64decode(envelope["payload"]))  # an in-toto Statement
+    payload["predicate"]["verdict"] = "APPROVE"
+    payload["predicate"]["model"]["version"] = "4"
     return {**envelope, "payload": base64.b64encode(json.dumps(payload).encode()).decode()}
 
 
@@ -95,8 +95,11 @@ def test_conditional_accepted_when_allowed(keypair):
 
 @pytest.mark.parametrize("mutate,reason", [
     (_tamper, "signature is invalid"),
-    (lambda e: {**e, "sig": base64.b64encode(b"x" * 64).decode()}, "signature is invalid"),
-    (lambda e: {**e, "kid": "hmac:unknown"}, "does not trust"),
+    (lambda e: {**e, "signatures": [{**e["signatures"][0],
+                                     "sig": base64.b64encode(b"x" * 64).decode()}]},
+     "signature is invalid"),
+    (lambda e: {**e, "signatures": [{**e["signatures"][0], "keyid": "hmac:unknown"}]},
+     "does not trust"),
     (lambda e: {**e, "payload": "%%%"}, "malformed"),
     (lambda e: "not json", "not valid JSON"),
     (lambda e: {**e, "type": "other"}, "envelope"),
