@@ -64,7 +64,12 @@ def manifest(model_dir: str | Path) -> list[tuple[str, str]]:
     return entries
 
 
+def manifest_bytes(model_dir: str | Path) -> bytes:
+    """The manifest text whose sha256 is the digest (`sha256sum` lines)."""
+    lines = "".join(f"{digest}  {rel}\n" for rel, digest in manifest(model_dir))
+    return lines.encode("utf-8", "surrogateescape")
+
+
 def model_dir_sha256(model_dir: str | Path) -> str:
     """The model directory digest (see the module docstring for the recipe)."""
-    lines = "".join(f"{digest}  {rel}\n" for rel, digest in manifest(model_dir))
-    return hashlib.sha256(lines.encode("utf-8", "surrogateescape")).hexdigest()
+    return hashlib.sha256(manifest_bytes(model_dir)).hexdigest()

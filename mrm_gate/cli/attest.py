@@ -55,8 +55,10 @@ def _read(path: str) -> str:
 @click.option("--expect-version", metavar="VERSION", help="The model version.")
 @click.option("--max-age", metavar="DURATION", help="Refuse older records (e.g. 24h, 7d).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verified record as JSON.")
+@click.option("--predicate", "as_predicate", is_flag=True, help="Print only the verified "
+              "predicate as JSON (e.g. for `cosign attest --predicate` on the serving image).")
 def verify_cmd(file, key_specs, model_dir, expect_verdict, expect_target, expect_policy_sha,
-               expect_model, expect_version, max_age, as_json) -> int:
+               expect_model, expect_version, max_age, as_json, as_predicate) -> int:
     """Verify the attestation FILE (signature, statement, expectations); exit 0 valid, 1 not,
     2 usage error."""
     from .. import attestation as att
@@ -86,7 +88,10 @@ def verify_cmd(file, key_specs, model_dir, expect_verdict, expect_target, expect
         return EXIT_BLOCK
     for warning in rec.get("warnings") or []:
         click.echo(click.style("warning: ", fg="yellow", bold=True) + inert(warning), err=True)
-    if as_json:
+    if as_predicate:
+        predicate = {k: v for k, v in rec.items() if k not in ("type", "subject", "warnings")}
+        click.echo(json.dumps(predicate, indent=2, sort_keys=True))
+    elif as_json:
         click.echo(json.dumps(rec, indent=2, sort_keys=True))
     else:
         model = rec.get("model") or {}
@@ -115,15 +120,14 @@ def _check_model(rec: dict, model_sha: str, model_dir: str) -> None:
 
 @attest.command("digest")
 @click.argument("model_dir", type=click.Path(file_okay=False))
-@click.option("--manifest", is_flag=True, help="Also print the per-file manifest.")
+@click.option("--manifest", is_flag=True, help="Print the manifest instead: exactly the bytes "
+              "whose sha256 is the digest (`sha256sum` of this output equals it).")
 def digest_cmd(model_dir, manifest) -> int:
     """Print the sha256 content digest of MODEL_DIR (the attestation's model subject)."""
-    from ..attestation.digest import manifest as files
-    from ..attestation.digest import model_dir_sha256
-    from ..audit.query import inert
+    from ..attestation.digest import manifest_bytes, model_dir_sha256
 
     if manifest:
-        for rel, sha in files(model_dir):
-            click.echo(f"{sha}  {inert(rel)}")
+        click.get_binary_stream("stdout").write(manifest_bytes(model_dir))
+        return EXIT_APPROVE
     click.echo(model_dir_sha256(model_dir))
     return EXIT_APPROVE

@@ -597,10 +597,21 @@ def test_attest_verify_escapes_hostile_text(tmp_path, hmac_key, capsys):
     assert "\x1b" not in out and out.count("\n") == 1
 
 
-def test_attest_digest_prints_the_digest(tmp_path, capsys):
+def test_attest_digest_prints_the_digest_and_the_manifest_it_hashes(tmp_path, capsysbinary):
     d = _model_dir(tmp_path)
     assert run(["attest", "digest", str(d)]) == 0
-    assert capsys.readouterr().out.strip() == model_dir_sha256(d)
+    assert capsysbinary.readouterr().out.decode().strip() == model_dir_sha256(d)
+    assert run(["attest", "digest", "--manifest", str(d)]) == 0
+    manifest = capsysbinary.readouterr().out
+    assert hashlib.sha256(manifest).hexdigest() == model_dir_sha256(d)
+    assert manifest.decode().splitlines()[0].endswith("  MLmodel")
+
+
+def test_attest_verify_prints_the_predicate_as_signed(signed_file, capsys):
+    path, pub, _model = signed_file
+    assert run(["attest", "verify", str(path), "--key", str(pub), "--predicate"]) == 0
+    predicate = json.loads(capsys.readouterr().out)
+    assert predicate == _payload(json.loads(path.read_text()))["predicate"]
 
 
 # --- the published predicate schema ---------------------------------------------------------
