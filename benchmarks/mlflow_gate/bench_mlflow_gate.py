@@ -10,6 +10,12 @@ versions, each with its own run; in attestation mode each version carries a sign
 the way CI makes it. Calls are interleaved (one per server per round, rotating the order), so
 load from other processes on the machine hits all three alike. Reports p50/p90/p99 per server
 and the gate's overhead over plain MLflow; writes benchmarks/results/mlflow_gate.json.
+
+With `--checkpoint`, two more gated servers run in the same rounds, `evaluate+checkpoint` and
+`attestation+checkpoint`, whose configuration adds `decision_log_checkpoint: {store: registry}`
+(an HMAC-signed head written to the registry after each append): the difference of their p50
+with their peer's is the cost of anchoring the log. Writes
+benchmarks/results/mlflow_gate_checkpoint.json instead.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 POLICY = HERE / "policy.yaml"
 RESULTS = ROOT / "benchmarks" / "results" / "mlflow_gate.json"
+RESULTS_CHECKPOINT = ROOT / "benchmarks" / "results" / "mlflow_gate_checkpoint.json"
 KEY_ENV = "MRM_GATE_BENCH_HMAC"
+CHECKPOINT = {"key": f"env:{KEY_ENV}", "store": "registry"}
 MODEL = "bench-credit"
 
 
@@ -43,7 +51,7 @@ def summary(ms: list[float]) -> dict:
             "p99_ms": quantile(ms, 0.99), "mean_ms": statistics.fmean(ms), "max_ms": max(ms)}
 
 
-def start_servers(tmp: Path):
+def start_servers(tmp: Path, checkpoint: bool = False):
     from mrm_gate_mlflow.testing import MlflowServer
 
     def gated(name: str, **cfg) -> MlflowServer:
@@ -62,6 +70,12 @@ def start_servers(tmp: Path):
         "attestation": gated("attestation", mode="attestation",
                              attestation={"keys": [f"env:{KEY_ENV}"], "max_age": "1h"}),
     }
+    if checkpoint:
+        servers["evaluate+checkpoint"] = gated("evaluate-cp", mode="evaluate",
+                                               decision_log_checkpoint=CHECKPOINT)
+        servers["attestation+checkpoint"] = gated(
+            "attestation-cp", mode="attestation", decision_log_checkpoint=CHECKPOINT,
+            attestation={"keys": [f"env:{KEY_ENV}"], "max_age": "1h"})
     for name, srv in servers.items():
         t = time.perf_counter()
         srv.start()
@@ -77,7 +91,7 @@ def populate(name: str, srv, n: int) -> tuple[object, list[str]]:
 
     client = MlflowClient(tracking_uri=srv.url, registry_uri=srv.url)
     versions = [make_version(client, MODEL, auc=0.9) for _ in range(n)]
-    if name == "attestation":
+    if name.startswith("attestation"):
         from mrm_gate import attestation as att
         from mrm_gate.engine import evaluate
         from mrm_gate.evidence import load_evidence_with_baseline
@@ -99,6 +113,8 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=300, help="measured calls per server")
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--versions", type=int, default=30)
+    ap.add_argument("--checkpoint", action="store_true",
+                    help="also run both gated modes with registry checkpoints of the log")
     args = ap.parse_args()
     os.environ.setdefault(KEY_ENV, secrets.token_hex(32))
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
@@ -107,7 +123,7 @@ def main() -> int:
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # after MLflow configured it
 
     with tempfile.TemporaryDirectory(prefix="mrm-gate-bench-") as tmpdir:
-        servers = start_servers(Path(tmpdir))
+        servers = start_servers(Path(tmpdir), args.checkpoint)
         try:
             setup = {}
             for name, srv in servers.items():
@@ -118,7 +134,8 @@ def main() -> int:
             names = list(servers)
             timings: dict[str, list[float]] = {n: [] for n in names}
             for i in range(args.warmup + args.calls):
-                order = names[i % 3:] + names[: i % 3]
+                k = i % len(names)
+                order = names[k:] + names[:k]
                 for name in order:
                     client, versions = setup[name]
                     v = versions[i % len(versions)]
@@ -129,17 +146,27 @@ def main() -> int:
                         raise SystemExit(f"{name}: promotion refused: {exc}") from None
                     if i >= args.warmup:
                         timings[name].append((time.perf_counter() - t) * 1000)
-            for name in ("evaluate", "attestation"):
+            for name in names[1:]:
                 from mrm_gate.audit import verify
 
-                res = verify(servers[name].root / "decisions.jsonl")
+                store, keys = None, ()
+                if name.endswith("+checkpoint"):
+                    from mrm_gate_mlflow.checkpoints import ClientRegistry, RegistryCheckpointStore
+
+                    from mrm_gate.attestation import load_key
+
+                    store = RegistryCheckpointStore(ClientRegistry(servers[name].url))
+                    keys = [load_key(f"env:{KEY_ENV}")]
+                res = verify(servers[name].root / "decisions.jsonl", checkpoints=store,
+                             keys=keys)
                 assert res.ok and res.records == args.warmup + args.calls, res
+                assert store is None or res.anchored_seq == res.head_seq, res
         finally:
             for srv in servers.values():
                 srv.stop()
     results = {n: summary(ms) for n, ms in timings.items()}
     base = results["plain"]
-    for name in ("evaluate", "attestation"):
+    for name in names[1:]:
         r = results[name]
         r["overhead_p50_ms"] = r["p50_ms"] - base["p50_ms"]
         r["overhead_p99_ms"] = r["p99_ms"] - base["p99_ms"]
@@ -150,20 +177,27 @@ def main() -> int:
                         "policy": str(POLICY.relative_to(ROOT)), "store": "sqlite",
                         "workers": 1},
            "set_registered_model_alias": results}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    if args.checkpoint:
+        out["checkpoint_added_p50_ms"] = {
+            m: results[f"{m}+checkpoint"]["p50_ms"] - results[m]["p50_ms"]
+            for m in ("evaluate", "attestation")}
+    path = RESULTS_CHECKPOINT if args.checkpoint else RESULTS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"\nset_registered_model_alias, {args.calls} calls per server (interleaved):")
-    print(f"  {'server':12s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s}  overhead p50/p99  "
+    print(f"  {'server':22s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s}  overhead p50/p99  "
           "ratio p50")
     for name, r in results.items():
         extra = (f"  {r['overhead_p50_ms']:+6.1f} / {r['overhead_p99_ms']:+6.1f}    "
                  f"{r['ratio_p50']:.2f}x" if name != "plain" else "")
-        print(f"  {name:12s} {r['p50_ms']:8.1f} {r['p90_ms']:8.1f} {r['p99_ms']:8.1f}{extra}")
+        print(f"  {name:22s} {r['p50_ms']:8.1f} {r['p90_ms']:8.1f} {r['p99_ms']:8.1f}{extra}")
     for name, target in (("attestation", 5.0), ("evaluate", 20.0)):
         over = results[name]["overhead_p50_ms"]
         print(f"{name} overhead at p50: {over:.1f} ms (target <= +{target:g} ms): "
               f"{'met' if over <= target else 'NOT met'}")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    for m, added in out.get("checkpoint_added_p50_ms", {}).items():
+        print(f"{m}: a registry checkpoint per promotion adds {added:+.1f} ms at p50")
+    print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 

@@ -187,17 +187,25 @@ class ServerRegistry:
                     if not _not_found(exc):
                         raise
                     sql_rm = None
+                refused: UserError | None = None
                 if sql_rm is not None:  # read, check and write in one transaction
                     existing = {t.key: t for t in sql_rm.registered_model_tags}
-                    if check is not None:
-                        check({k: t.value for k, t in existing.items()})
-                    for k, v in tags.items():
-                        if k in existing:
-                            existing[k].value = v
-                        else:
-                            session.add(SqlRegisteredModelTag(workspace=sql_rm.workspace,
-                                                              name=model, key=k, value=v))
-                    return
+                    try:
+                        if check is not None:
+                            check({k: t.value for k, t in existing.items()})
+                    except UserError as exc:  # raised outside: MLflow's session wraps errors
+                        refused = exc
+                    else:
+                        for k, v in tags.items():
+                            if k in existing:
+                                existing[k].value = v
+                            else:
+                                session.add(SqlRegisteredModelTag(
+                                    workspace=sql_rm.workspace, name=model, key=k, value=v))
+            if refused is not None:
+                raise refused
+            if sql_rm is not None:
+                return
             if check is not None:
                 check({})
             _create(store, model)

@@ -402,6 +402,10 @@ class Gate:
         try:
             record = self.log.append(entry, kind=kind, extra={"action": action})
         except Exception as exc:
+            from mrm_gate.audit import CheckpointFailed
+
+            if isinstance(exc, CheckpointFailed):  # in the log, not anchored: say it was refused
+                self._log_tag_failure(entry, action, exc, recorder="decision log checkpoint")
             raise Refusal(f"mrm-gate verified the attestation for {action} but could not "
                           f"record it in the decision log ({_first_line(exc)}); refused "
                           "(fail closed), retry", reason="recording") from None
@@ -414,11 +418,16 @@ class Gate:
                           reason="recording") from None
         return record
 
-    def _log_tag_failure(self, entry: dict, action: str, exc: Exception) -> None:
+    def _log_tag_failure(self, entry: dict, action: str, exc: Exception,
+                         recorder: str = "registry tags") -> None:
+        from mrm_gate.audit import CheckpointFailed
+
         try:
-            self.log.append({**entry, "recorder": "registry tags", "problem": _first_line(exc),
+            self.log.append({**entry, "recorder": recorder, "problem": _first_line(exc),
                              "promotion": "refused"}, kind="recording_failed",
                             extra={"action": action})
+        except CheckpointFailed:
+            pass  # the record is in the log; its checkpoint failed again
         except Exception:
             _logger.exception("mrm-gate could not log a recording failure")
 

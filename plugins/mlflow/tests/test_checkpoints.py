@@ -173,9 +173,13 @@ def test_a_truncated_log_stops_the_gate(srv, client, promoted):
         truncate_tail(log)
         with pytest.raises(MlflowException) as info:
             client.set_registered_model_alias(promoted, "champion", v)
-        assert "could not be recorded" in str(info.value) or "could not record" in str(
-            info.value)
+        assert "could not record it" in str(info.value)
+        assert "the log was truncated or rolled back" in str(info.value)
         assert client.get_registered_model(ANCHOR).tags == before  # not anchored backwards
+        # the decision is in the log (unanchored), followed by the record that it was refused
+        tail = lines(log)[-2:]
+        assert [r["kind"] for r in tail] == ["decision", "recording_failed"]
+        assert tail[1]["decision"]["promotion"] == "refused"
         assert client.get_registered_model(promoted).aliases["champion"] != v
     finally:
         log.write_bytes(saved)
