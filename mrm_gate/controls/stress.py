@@ -198,7 +198,13 @@ def shocked_column(values: np.ndarray, shock: Shock, *, numeric: bool, scenario:
         raise CheckError(f"scenario {scenario!r}: input {name!r} holds categories; only "
                          "'=level' applies to it, not a shift or a factor")
     base = values.astype(float)
-    return base + shock.add if shock.add is not None else base * shock.multiply
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = base + shock.add if shock.add is not None else base * shock.multiply
+    overflow = np.isfinite(base) & ~np.isfinite(out)
+    if overflow.any():
+        raise CheckError(f"scenario {scenario!r}: {shock.text} on input {name!r} gives "
+                         f"{int(overflow.sum())} non-finite value(s) (overflow)")
+    return out
 
 
 def _input_measures(ctx: CheckContext, params: StressParams, seed: int,

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from scipy import stats
 
@@ -239,3 +241,44 @@ def test_a_bad_shock_is_a_policy_error_with_file_and_line(tmp_path):
         load_policy(path)
     text = str(info.value) + "".join(str(i) for i in getattr(info.value, "items", []))
     assert "p.yaml:" in text and "ambiguous" in text and "recession.inputs.income" in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=12), st.text(alphabet="+-x×*=.0123456789eEna ", max_size=10),
+                 st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
+                 st.dictionaries(st.sampled_from(["add", "multiply", "set", "other"]),
+                                 st.one_of(st.floats(), st.text(max_size=5), st.booleans()),
+                                 max_size=2)))
+def test_any_shock_text_parses_to_one_finite_operation_or_is_refused(value):
+    try:
+        shock = Shock.model_validate(value)
+    except ValidationError:
+        return
+    given_ops = [v for v in (shock.add, shock.multiply, shock.set) if v is not None]
+    assert len(given_ops) == 1
+    if not isinstance(given_ops[0], str):
+        assert np.isfinite(given_ops[0])
+
+
+def test_non_finite_stressed_scores_are_an_error(make_evidence, run, tmp_path):
+    """2 x 20 x 8e306 overflows to an infinite score; 100 x 8e306 to an infinite input."""
+    import mlflow.sklearn
+    from sklearn.linear_model import LinearRegression
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 8e306] * 5})
+    model = LinearRegression().fit(frame[["x"]].head(3), 2 * frame["x"].head(3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlflow.sklearn.save_model(model, str(tmp_path / "lin"), input_example=frame.head(2),
+                                 pip_requirements=["scikit-learn"])
+    ev = make_evidence({"validation": (frame, {**NO_COLUMNS, "sensitive": []})},
+                       model=tmp_path / "lin")
+    ok = run("stress.scenario", {"scenarios": {"s": {"inputs": {"x": "x2"}}}}, ev, trust=True)
+    assert ok.status == Status.PASS, ok.message
+    res = run("stress.scenario", {"scenarios": {"s": {"inputs": {"x": "x20"}}}}, ev, trust=True)
+    assert res.status == Status.ERROR and "non-finite score" in res.message
+    assert "scenario 's'" in res.message
+    over = run("stress.scenario", {"scenarios": {"s": {"inputs": {"x": "x100"}}}}, ev,
+               trust=True)
+    assert over.status == Status.ERROR
+    assert "scenario 's': x100 on input 'x' gives 5 non-finite value(s)" in over.message
