@@ -252,11 +252,13 @@ def perturb(values: np.ndarray, p: Perturbation, rng: np.random.Generator, *,
     if p.kind == "relative":
         out = values.astype(float)
         sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)
-        out[mask] *= 1.0 + p.delta * sign[mask]
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[mask] *= 1.0 + p.delta * sign[mask]
         return out
     if p.kind == "gaussian":
         out = values.astype(float)
-        out[mask] += rng.normal(0.0, p.k * sigma, size=n)[mask]
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[mask] += rng.normal(0.0, p.k * sigma, size=n)[mask]
         return out
     if p.kind == "missing":
         out = values.astype(float) if numeric else values.astype(object)
@@ -408,7 +410,8 @@ def perturbation(params: RobustnessParams, ctx: CheckContext) -> CheckResult:
                     for m in metrics}
 
     numeric = {c: is_numeric(frame[c]) and c not in params.categorical for c in features}
-    sigma = {c: float(np.nanstd(base[c].astype(float))) for c in features if numeric[c]}
+    with np.errstate(over="ignore", invalid="ignore"):
+        sigma = {c: float(np.nanstd(base[c].astype(float))) for c in features if numeric[c]}
     levels = {c: _levels(base[c]) for c in features if not numeric[c]}
     notes = [loaded.note, f"seed {seed}; scores from the model's {{how}}; decisions: score >= "
              f"{params.decision_threshold:g}"]
@@ -429,10 +432,20 @@ def perturbation(params: RobustnessParams, ctx: CheckContext) -> CheckResult:
                 continue
             copies, changed = {}, {}
             for c in cols:
+                if p.kind == "gaussian" and not np.isfinite(sigma[c]):
+                    raise CheckError(f"{p.label}: the standard deviation of feature {c!r} in "
+                                     f"{ds.describe()} is not finite (values near the float "
+                                     "limit)")
                 rng = np.random.default_rng([seed, i, features.index(c)])
                 copies[c] = perturb(base[c], p, rng, numeric=numeric[c],
                                     sigma=sigma.get(c, 0.0), levels=levels.get(c))
                 changed[c] = changed_mask(base[c], copies[c])
+                if numeric[c] and p.kind in ("relative", "gaussian"):
+                    overflow = np.isfinite(base[c].astype(float)) & ~np.isfinite(copies[c])
+                    if overflow.any():
+                        raise CheckError(f"{p.label} on feature {c!r} gives "
+                                         f"{int(overflow.sum())} non-finite value(s) "
+                                         f"(overflow) in {ds.describe()}")
             blocks = [dict(copies)] + [{c: copies[c]} for c in cols]
             names = [ALL, *cols]
             rows_of = [np.flatnonzero(np.logical_or.reduce([changed[c] for c in cols]))] + \

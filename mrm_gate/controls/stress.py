@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..decision import CheckResult, Status
+from ..decision import CheckResult, Figure, Status
 from ..errors import CheckError
 from ._util import Params, fmt
 from .context import CheckContext
@@ -442,7 +442,36 @@ def scenario(params: StressParams, ctx: CheckContext) -> CheckResult:
             parts.append(f"{name}: " + ", ".join(bits))
         message = "; ".join(parts) + " (within limits)"
     return CheckResult(status=status, message=message, measured=measured, threshold=threshold,
-                       details=details, notes=notes, evidence_file=source)
+                       details=details, figures=_figures(params, inputs, risk), notes=notes,
+                       evidence_file=source)
+
+
+def _figures(params: StressParams, inputs: dict[str, dict[str, Any]],
+             risk: dict[str, dict[str, Any]]) -> list[Figure]:
+    from ..stats.plots import PALETTE, Line, bar_chart
+
+    figures = []
+    if inputs:
+        limit = params.max_flip_rate
+        values = [row["flip rate"] for row in inputs.values()]
+        svg = bar_chart(list(inputs), values, title="Decisions flipped per scenario",
+                        colors=[PALETTE["red"] if limit is not None and v > limit
+                                else PALETTE["bar"] for v in values],
+                        lines=[Line(limit, PALETTE["red"], "max")] if limit is not None else [],
+                        value_label="share of decisions changed")
+        figures.append(Figure(title="Stress: decisions flipped", data=svg,
+                              caption="red: above max_flip_rate"))
+    if risk:
+        limit = params.max_mr2
+        values = [row["MR2"] for row in risk.values()]
+        svg = bar_chart(list(risk), values, title="MR2 (uncovered loss) per scenario",
+                        colors=[PALETTE["red"] if limit is not None and v > limit
+                                else PALETTE["bar"] for v in values],
+                        lines=[Line(limit, PALETTE["red"], "max")] if limit is not None else [],
+                        value_label="probability, systemic gap variant")
+        figures.append(Figure(title="Stress: model risk under the scenarios", data=svg,
+                              caption="first bar: the latest factors; red: above max_mr2"))
+    return figures
 
 
 def _pct(v: float | None) -> str:

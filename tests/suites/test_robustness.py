@@ -237,3 +237,18 @@ def test_relative_noise_is_exactly_one_plus_or_minus_delta(values, seed, delta):
                   numeric=True, sigma=0, levels=None)
     ok = np.isclose(out, arr * (1 + delta)) | np.isclose(out, arr * (1 - delta))
     assert ok.all()
+
+
+@pytest.mark.parametrize(("pert", "fragment"), [
+    ({"kind": "relative", "delta": 1.0}, "relative x(1 +/- 1) on feature 'x' gives"),
+    ({"kind": "gaussian", "k": 0.1}, "standard deviation of feature 'x'"),
+])
+def test_a_perturbation_that_overflows_an_input_is_an_error(make_evidence, run, tmp_path,
+                                                            pert, fragment):
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0] * 10 + [9.5e307] * 10})
+    lin = _save_linear(tmp_path, frame.head(30), 1.0)
+    ev = make_evidence({"validation": (frame, {"prediction": None, "score": None,
+                                               "sensitive": []})}, model=lin)
+    res = run("robustness.perturbation", {"perturbations": [pert], "metrics": [],
+                                          "max_decay": {}}, ev, trust=True)
+    assert res.status == Status.ERROR and fragment in res.message, res.message

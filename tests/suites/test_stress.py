@@ -96,6 +96,8 @@ def test_flip_rate_equals_a_row_by_row_loop(make_evidence, run, gbm, gbm_dir, sm
                                       "max_mean_shift": abs(shift) / 2}, ev, trust=True)
     assert failing.status == Status.FAIL
     assert "tight: mean score shift" in failing.message and "decisions flipped" in failing.message
+    assert [f.title for f in failing.figures] == ["Stress: decisions flipped"]
+    assert failing.figures[0].data.startswith("<svg") and "tight" in failing.figures[0].data
 
 
 def _backtest(seed: int = 7, n: int = 24) -> pd.DataFrame:
@@ -156,6 +158,7 @@ def test_factor_scenario_matches_an_independent_ols_and_normal_law(bt_ev, run):
     failing = run("stress.scenario", {"scenarios": {"recession": {"factors": {
         "unemployment": "+3", "gdp": "=-2"}}}, "max_mr2": limit}, ev)
     assert failing.status == Status.FAIL and "recession: MR2" in failing.message
+    assert [f.title for f in failing.figures] == ["Stress: model risk under the scenarios"]
     el_limit = rows["recession"]["EL_RM(2)"] * 0.99
     failing_el = run("stress.scenario", {"scenarios": {"recession": {"factors": {
         "unemployment": "+3", "gdp": "=-2"}}}, "max_el_rm2": el_limit, "mre": 1000.0}, ev)
