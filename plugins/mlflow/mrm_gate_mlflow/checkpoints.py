@@ -181,15 +181,20 @@ class ServerRegistry:
 
         for _ in range(2):
             with store.ManagedSessionMaker(read_only=False) as session:
-                try:
-                    sql_rm = store._get_registered_model(session, model, eager=True)
-                except MlflowException as exc:
-                    if not _not_found(exc):
-                        raise
-                    sql_rm = None
+                # the model's tags in one query (no eager load of the model: a write per
+                # promotion, so every query counts); the model itself only when it has none
+                rows = store._get_query(session, SqlRegisteredModelTag).filter(
+                    SqlRegisteredModelTag.name == model).all()
+                workspace = rows[0].workspace if rows else None
+                if not rows:
+                    try:
+                        workspace = store._get_registered_model(session, model).workspace
+                    except MlflowException as exc:
+                        if not _not_found(exc):
+                            raise
                 refused: UserError | None = None
-                if sql_rm is not None:  # read, check and write in one transaction
-                    existing = {t.key: t for t in sql_rm.registered_model_tags}
+                if workspace is not None:  # read, check and write in one transaction
+                    existing = {t.key: t for t in rows}
                     try:
                         if check is not None:
                             check({k: t.value for k, t in existing.items()})
@@ -201,10 +206,10 @@ class ServerRegistry:
                                 existing[k].value = v
                             else:
                                 session.add(SqlRegisteredModelTag(
-                                    workspace=sql_rm.workspace, name=model, key=k, value=v))
+                                    workspace=workspace, name=model, key=k, value=v))
             if refused is not None:
                 raise refused
-            if sql_rm is not None:
+            if workspace is not None:
                 return
             if check is not None:
                 check({})
