@@ -112,7 +112,7 @@ def test_inline_evidence_and_unreadable_evidence(tmp_path):
         model:
           name: m
           description: an inline model with a long enough description for the control
-          tags: {owner: o, mrm.purpose: internal}
+          tags: {owner: o, mrm.purpose: internal, mrm.exposure: "1000"}
       expect: {decision: APPROVE, tier: low}
     - name: invalid inline evidence blocks, fail closed
       evidence: {model: {name: m, colour: blue}}
