@@ -371,7 +371,8 @@ def export_evidence(
     try:
         digests = _write_files(tmp, plan, model_src)
         # a copy of the data only: the file store (downloads, an HTTP connection) stays behind
-        data = type(evidence).model_validate(evidence.model_dump(by_alias=True))
+        data = type(evidence).model_validate(evidence.model_dump(by_alias=True,
+                                                                 exclude_unset=True))
         data.model.tags = {k: v for k, v in evidence.model.tags.items() if not is_gate_tag(k)}
         for spec in [*data.datasets.values(), data.backtest]:
             if spec is not None and not spec.sha256 and spec.path in digests:
