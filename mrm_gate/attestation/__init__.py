@@ -263,18 +263,26 @@ def write_attestation(decision: Any, key_spec: str, out_dir: str | Path,
 
 
 def local_model_dir(decision: Any) -> str | None:
-    """The model folder of a decision on a local evidence folder (`model_artifact`, or the model
-    an export copied), contained in the folder; None when the evidence names no model or was
-    not read from a folder (MLflow: the model is not downloaded just to sign)."""
+    """The model folder of the decision's evidence, through the source that read it: a local
+    folder's `model_artifact` (or the model an export copied), contained in the folder; for
+    MLflow, the registered version's model downloaded to a private folder. None when the
+    evidence names no model or it cannot be fetched (the Statement then names only the
+    evidence subject, and `attest verify --model-dir` can bind the model at build time)."""
+    from ..errors import EvidenceError, UserError
+    from ..evidence.source import SourceSettings, open_source
+
     prov = decision.evidence_provenance or {}
-    if prov.get("source") != "local" or not prov.get("uri"):
+    uri = prov.get("uri")
+    if not uri or prov.get("source") not in ("local", "mlflow"):
         return None
-    from ..evidence.folder_source import LocalFolderSource
+    try:
+        source = open_source(str(uri), name=str(prov["source"]),
+                             settings=SourceSettings(tracking_uri=prov.get("tracking_uri")))
+        evidence = source.load(str(uri))
+        if prov["source"] == "local" and not evidence.model_artifact:
+            from ..evidence.export import exported_model_location
 
-    source = LocalFolderSource()
-    evidence = source.load(str(prov["uri"]))
-    if not evidence.model_artifact:
-        from ..evidence.export import exported_model_location
-
-        return exported_model_location(evidence)
-    return source.model_location(evidence)
+            return exported_model_location(evidence)
+        return source.model_location(evidence)
+    except (EvidenceError, UserError):
+        return None

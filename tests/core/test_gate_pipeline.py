@@ -237,3 +237,43 @@ def test_run_artifacts_with_the_same_name_in_different_folders_stay_apart(tmp_pa
     assert ref != cur
     assert (ref.read_text(), cur.read_text()) == ("x\n1\n", "x\n2\n")
     assert ev.open_file("ref/data.csv").read_text() == "x\n1\n"  # still, after the second
+
+
+def test_an_mlflow_attestation_names_the_model_by_its_digest(tmp_path, monkeypatch,
+                                                             capsys) -> None:
+    """`evaluate --attest` on models:/ downloads the version's model and binds its digest, the
+    same digest `attest digest DIR` gives for the folder that was logged."""
+    import base64
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from mrm_gate.attestation.digest import model_dir_sha256
+    from mrm_gate.cli import run
+
+    monkeypatch.setenv("MRM_ATTEST_KEY", "an-attestation-secret-of-enough-length-42")
+    root = tmp_path / "store"
+    root.mkdir()
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
+    exp = client.create_experiment("e", artifact_location=(root / "artifacts").as_uri())
+    rid = client.create_run(exp).info.run_id
+    client.log_metric(rid, "auc", 0.9)
+    model = tmp_path / "model"
+    write(model / "MLmodel", "flavors: {}\n")
+    write(model / "weights.bin", "0123456789")
+    client.log_artifacts(rid, str(model), "model")
+    client.create_registered_model("pd")
+    client.create_model_version("pd", f"runs:/{rid}/model", run_id=rid)
+    policy = write(tmp_path / "p.yaml", POLICY.replace(
+        "      - id: MRM-PERF-002\n        check: performance.no_regression\n"
+        "        params: {metric: auc, baseline_alias: champion, tolerance: 0.0}\n", ""))
+    out = tmp_path / "out"
+    rc = run(["evaluate", "models:/pd/1", "--policy", str(policy), "--tracking-uri", uri,
+              "--attest", "env:MRM_ATTEST_KEY", "--output", str(out), "--format", "json", "-q"])
+    assert rc == 0, capsys.readouterr().err
+    (envelope_file,) = out.glob("*.attestation.json")
+    envelope = json.loads(envelope_file.read_text())
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    digests = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
+    assert digests["models:/pd/1"] == model_dir_sha256(model)
