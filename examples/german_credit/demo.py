@@ -166,11 +166,18 @@ def log_candidate(client, label, kind, features, card, tags, description, splits
     return mv.version
 
 
+# A demo-only HMAC key for the decision log's signed checkpoints (a real deployment keeps its
+# key in a secret store, or uses an Ed25519 key so auditors hold only the public half).
+DEMO_KEY_VAR = "MRM_GATE_DEMO_CHECKPOINT_KEY"
+
+
 def gate(version: str, log: Path) -> int:
     exe = Path(sys.executable).with_name("mrm-gate")
     cmd = [str(exe), "evaluate", f"models:/{MODEL_NAME}/{version}", "--policy", str(POLICY),
            "--target", "champion", "--format", "text,json,markdown,html", "--output",
            str(REPORTS), "--decision-log", str(log), "--tracking-uri", TRACKING_URI,
+           "--checkpoint", str(log.with_suffix(".checkpoints")), "--checkpoint-key",
+           f"env:{DEMO_KEY_VAR}",
            "--trust-model-code"]  # the demo trained these models itself: a trusted source
     print(f"\n$ mrm-gate evaluate models:/{MODEL_NAME}/{version} --policy "
           f"policies/example-credit.yaml --target champion --output {REPORTS.relative_to(ROOT)} "
@@ -182,6 +189,7 @@ def main() -> int:
     warnings.filterwarnings("ignore")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault(DEMO_KEY_VAR, "demo-only-checkpoint-key-not-a-secret-0123456789")
     import mlflow
     import pandas as pd
     from mlflow.tracking import MlflowClient
@@ -228,7 +236,8 @@ def main() -> int:
         print(f"  approved: set @champion on v{version_a}")
     rc_b = gate(version_b, log)
     subprocess.call([str(Path(sys.executable).with_name("mrm-gate")), "audit", "verify",
-                     str(log)])
+                     str(log), "--checkpoint", str(log.with_suffix(".checkpoints")), "--key",
+                     f"env:{DEMO_KEY_VAR}"])
     print(f"\nReports: {REPORTS}  (open the .html files in a browser)")
     print(f"Candidate A (v{version_a}): {'APPROVED' if rc_a == 0 else 'BLOCKED'}; "
           f"candidate B (v{version_b}): {'BLOCKED' if rc_b == 1 else 'NOT BLOCKED'}")
