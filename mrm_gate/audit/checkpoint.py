@@ -7,14 +7,19 @@ HEAD at time AT", kept apart from the log (a checkpoint file, the MLflow registr
 then requires the log to still contain every checkpointed head, so truncation or a rewrite at or
 below the newest checkpoint is detected and named.
 
-Keys are the attestation keys (`mrm_gate.attestation.load_key`: HMAC `env:VAR` or a file, or an
-Ed25519 PEM key). The signature covers `PREFIX + payload`, a prefix different from the
-attestations', so a signature made for one purpose never verifies as the other.
+A checkpoint is a DSSE envelope, signed by the attestations' code (`mrm_gate.attestation.dsse`:
+securesystemslib's PAE, key ids `hmac:`/`ed25519:`) with the attestation keys (`load_key`: HMAC
+`env:VAR` or a file, or an Ed25519 PEM key), under a payloadType of its own::
 
-Envelope (one JSON line in a checkpoint file)::
+    {"payload": "<base64 of the canonical JSON checkpoint>",
+     "payloadType": "application/vnd.mrm-gate.checkpoint+json",
+     "signatures": [{"keyid": "ed25519:…", "sig": "<base64>"}]}
 
-    {"type": "mrm-gate.checkpoint/v1", "alg": "HS256" | "Ed25519", "kid": "...",
-     "payload": "<base64 of the canonical JSON checkpoint>", "sig": "<base64 signature>"}
+The payloadType is part of the signed bytes (PAE), so an attestation never opens as a
+checkpoint nor the reverse, even signed by the same key. The payload is canonical JSON with
+exactly `log_id`, `seq`, `head_sha256`, `at` and an optional `label`. The old flat envelope
+`mrm-gate.checkpoint/v1` is still read for one release (`legacy_checkpoint.py`, with a
+deprecation warning); it is never written.
 """
 
 from __future__ import annotations
@@ -22,21 +27,26 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import fcntl
-import hashlib
-import hmac
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from ..attestation import Key, load_key
+from ..attestation import Key, dsse, load_key
 from ..errors import UserError
-from .records import canonical, is_seq, is_sha256
+from . import legacy_checkpoint
+from .records import is_seq, is_sha256
 
-CHECKPOINT_TYPE = "mrm-gate.checkpoint/v1"
-PREFIX = b"mrm-gate.checkpoint/v1\n"
+CHECKPOINT_PAYLOAD_TYPE = "application/vnd.mrm-gate.checkpoint+json"
+LEGACY_CHECKPOINT_TYPE = legacy_checkpoint.LEGACY_CHECKPOINT_TYPE
+PAYLOAD_FIELDS = frozenset({"log_id", "seq", "head_sha256", "at"})
+MAX_LABEL = 200
+# How a checkpoint file's first line starts (json.dumps(sort_keys=True)): DSSE, or the old form.
+FIRST_LINE_STARTS = (b'{"payload":"', b'{"alg":')
+NOT_A_CHECKPOINT = (f"not a checkpoint envelope (a DSSE envelope with payloadType "
+                    f"{CHECKPOINT_PAYLOAD_TYPE})")
 
 SignedCheckpoint = dict[str, Any]
 """A checkpoint envelope as stored: JSON-able, opaque to stores."""
@@ -48,82 +58,125 @@ class CheckpointError(Exception):
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Log `log_id` (the sha256 of its first record) had record `seq` with hash `head_sha256`."""
+    """Log `log_id` (the sha256 of its first record) had record `seq` with hash `head_sha256`.
+
+    `label`: an optional name of the writer or store (signed, never shown in verify's messages).
+    `deprecated`: opened from the old `mrm-gate.checkpoint/v1` envelope (not part of equality).
+    """
 
     log_id: str
     seq: int
     head_sha256: str
     at: str  # ISO 8601, UTC: when the checkpoint was signed
+    label: str | None = None
+    deprecated: bool = field(default=False, compare=False, repr=False)
 
     @classmethod
-    def now(cls, log_id: str, seq: int, head_sha256: str) -> Checkpoint:
+    def now(cls, log_id: str, seq: int, head_sha256: str,
+            label: str | None = None) -> Checkpoint:
         return cls(log_id=log_id, seq=seq, head_sha256=head_sha256,
-                   at=dt.datetime.now(dt.timezone.utc).isoformat())
+                   at=dt.datetime.now(dt.timezone.utc).isoformat(), label=label)
 
     def payload(self) -> dict[str, Any]:
-        return {"type": CHECKPOINT_TYPE, **asdict(self)}
+        body: dict[str, Any] = {"log_id": self.log_id, "seq": self.seq,
+                                "head_sha256": self.head_sha256, "at": self.at}
+        if self.label is not None:
+            body["label"] = self.label
+        return body
 
     def sign(self, key: Key) -> SignedCheckpoint:
+        """The checkpoint as a DSSE envelope signed with `key` (the attestations' signer)."""
         if not key.can_sign:
             raise UserError(f"key {key.kid} is a public key; signing checkpoints needs the "
                             "private key")
-        payload = canonical(self.payload())
-        return {"type": CHECKPOINT_TYPE, "alg": key.alg, "kid": key.kid,
-                "payload": base64.b64encode(payload).decode(),
-                "sig": base64.b64encode(_sign(key, PREFIX + payload)).decode()}
+        body = self.payload()
+        if _payload_problem(body):
+            raise UserError(f"internal: not a checkpoint: {_payload_problem(body)}")
+        return dsse.sign(dsse.canonical(body), CHECKPOINT_PAYLOAD_TYPE, key)
 
     @classmethod
     def verify(cls, envelope: Any, keys: list[Key]) -> Checkpoint:
-        """The checkpoint in `envelope` if one of `keys` signed it; CheckpointError if not."""
-        if isinstance(envelope, (str, bytes)):
+        """The checkpoint in `envelope` if one of `keys` signed it; CheckpointError if not.
+
+        A DSSE envelope of payloadType CHECKPOINT_PAYLOAD_TYPE, or (deprecated, this release
+        only) an old `mrm-gate.checkpoint/v1` envelope: the result then has `deprecated`."""
+        try:
+            env = dsse.parse(envelope)
+        except dsse.EnvelopeError as exc:
+            raise CheckpointError("not valid JSON" if exc.kind == "json" else str(exc)) from None
+        if legacy_checkpoint.is_legacy(env):
             try:
-                envelope = json.loads(envelope)
-            except (ValueError, RecursionError):
-                raise CheckpointError("not valid JSON") from None
-        if not isinstance(envelope, dict) or envelope.get("type") != CHECKPOINT_TYPE:
-            raise CheckpointError(f"not a {CHECKPOINT_TYPE} envelope")
+                body = legacy_checkpoint.open_legacy(env, keys)
+            except ValueError as exc:
+                raise CheckpointError(str(exc)) from None
+            if _payload_problem(body, legacy=True):
+                raise CheckpointError("payload is not a checkpoint (log_id, seq, head_sha256, "
+                                      "at)")
+            return cls(log_id=body["log_id"], seq=body["seq"], head_sha256=body["head_sha256"],
+                       at=body["at"], deprecated=True)
         try:
-            payload = base64.b64decode(envelope["payload"], validate=True)
-            sig = base64.b64decode(envelope["sig"], validate=True)
-            alg, kid = envelope["alg"], envelope.get("kid")
-        except (KeyError, ValueError, TypeError):
-            raise CheckpointError("malformed envelope (payload/sig/alg)") from None
-        candidates = [k for k in keys if k.alg == alg and k.kid == kid]
-        if not candidates:
-            trusted = ", ".join(k.kid for k in keys) or "none"
-            raise CheckpointError(f"signed with key {str(kid)[:40]!r} ({str(alg)[:10]}), which "
-                                  f"is not trusted here (trusted: {trusted})")
-        if not any(_valid(k, PREFIX + payload, sig) for k in candidates):
-            raise CheckpointError("signature is invalid (the checkpoint was altered or signed "
-                                  "with another key)")
-        try:
-            body = json.loads(payload)
-        except ValueError:
-            raise CheckpointError("payload is not valid JSON") from None
-        if not (isinstance(body, dict) and body.get("type") == CHECKPOINT_TYPE
-                and is_sha256(body.get("log_id")) and is_seq(body.get("seq"))
-                and is_sha256(body.get("head_sha256")) and isinstance(body.get("at"), str)):
-            raise CheckpointError("payload is not a checkpoint (log_id, seq, head_sha256, at)")
+            body, _key = dsse.open_envelope(env, keys, CHECKPOINT_PAYLOAD_TYPE)
+        except dsse.EnvelopeError as exc:
+            raise CheckpointError(_reason(exc, keys)) from None
+        problem = _payload_problem(body)
+        if problem:
+            raise CheckpointError(f"payload is not a checkpoint ({problem})")
         return cls(log_id=body["log_id"], seq=body["seq"], head_sha256=body["head_sha256"],
-                   at=body["at"])
+                   at=body["at"], label=body.get("label"))
 
 
-def _sign(key: Key, data: bytes) -> bytes:
-    if key.alg == "HS256":
-        return hmac.new(key.secret, data, hashlib.sha256).digest()
-    return key.private.sign(data)
+def _reason(exc: dsse.EnvelopeError, keys: list[Key]) -> str:
+    """The checkpoint's wording of why a DSSE envelope does not open."""
+    if exc.kind == "untrusted":
+        trusted = ", ".join(k.kid for k in keys) or "none"
+        return (f"signed with key {', '.join(repr(k) for k in exc.keyids)}, which is not "
+                f"trusted here (trusted: {trusted})")
+    if exc.kind == "invalid":
+        return "signature is invalid (the checkpoint was altered or signed with another key)"
+    if exc.kind == "type":
+        return f"not a checkpoint: {exc}"
+    if exc.kind == "unsigned":
+        return "has no signatures (an unsigned checkpoint is never trusted)"
+    return f"malformed envelope: {exc}"
 
 
-def _valid(key: Key, data: bytes, sig: bytes) -> bool:
-    if key.alg == "HS256":
-        return hmac.compare_digest(hmac.new(key.secret, data, hashlib.sha256).digest(), sig)
-    from cryptography.exceptions import InvalidSignature
+def _payload_problem(body: Any, *, legacy: bool = False) -> str | None:
+    """What makes `body` not a checkpoint payload, or None. Exactly the known fields (an
+    unknown one is refused: nobody reads a signed field we do not understand)."""
+    if not isinstance(body, dict):
+        return "not a JSON object"
+    fields = set(body)
+    extra = sorted(fields - PAYLOAD_FIELDS - {"label"})
+    if extra and not legacy:
+        return f"unexpected field {extra[0][:40]!r}"
+    missing = sorted(PAYLOAD_FIELDS - fields)
+    if missing:
+        return f"no {missing[0]!r}"
+    if not is_sha256(body["log_id"]):
+        return "log_id is not a sha256"
+    if not is_seq(body["seq"]):
+        return "seq is not a non-negative integer"
+    if not is_sha256(body["head_sha256"]):
+        return "head_sha256 is not a sha256"
+    if not isinstance(body["at"], str) or not 0 < len(body["at"]) <= 64:
+        return "at is not a time"
+    label = body.get("label")
+    if "label" in body and not legacy and not (
+            isinstance(label, str) and 0 < len(label) <= MAX_LABEL and label.isprintable()):
+        return f"label is not a printable string of 1..{MAX_LABEL} characters"
+    return None
 
-    try:
-        key.public.verify(sig, data)
-    except InvalidSignature:
-        return False
-    return True
+
+def envelope_error(envelope: Any) -> str | None:
+    """Why an (unverified) stored value is not a checkpoint envelope, or None when it has the
+    shape of one (DSSE with the checkpoint payloadType, or the deprecated flat form). Stores
+    use it to tell checkpoints from other data; only `Checkpoint.verify` trusts one."""
+    if not isinstance(envelope, dict):
+        return NOT_A_CHECKPOINT
+    if envelope.get("payloadType") == CHECKPOINT_PAYLOAD_TYPE \
+            or legacy_checkpoint.is_legacy(envelope):
+        return None
+    return NOT_A_CHECKPOINT
 
 
 @runtime_checkable
@@ -213,16 +266,18 @@ class FileCheckpointStore:
                 except (ValueError, RecursionError):
                     yield Entry(lineno, None, "not valid JSON", torn)
                     continue
-                if not isinstance(env, dict) or env.get("type") != CHECKPOINT_TYPE:
-                    yield Entry(lineno, None, f"not a {CHECKPOINT_TYPE} envelope", torn)
+                error = envelope_error(env)
+                if error is not None:
+                    yield Entry(lineno, None, error, torn)
                     continue
                 yield Entry(lineno, env, None, torn)
 
     def _check_first(self, fd: int) -> None:
+        """The file's first line starts like an envelope we write (a torn one too)."""
         head = os.pread(fd, 64, 0)
-        if not head.startswith(b'{"alg":'):
+        if not head.startswith(FIRST_LINE_STARTS):
             raise UserError(f"{self.path} is not a checkpoint file (its first line is not a "
-                            f"{CHECKPOINT_TYPE} envelope); nothing was written")
+                            "checkpoint envelope); nothing was written")
 
 
 def _payload_seq(envelope: Any) -> int | None:
@@ -256,12 +311,13 @@ class CheckpointWriter:
     Called while the log's lock is held, so checkpoints reach the store in log order.
     """
 
-    def __init__(self, store: CheckpointStore, key: Key) -> None:
+    def __init__(self, store: CheckpointStore, key: Key, *, label: str | None = None) -> None:
         if not key.can_sign:
             raise UserError(f"checkpoint key {key.kid} is a public key; signing needs the "
                             "private key (or the HMAC secret)")
         self.store = store
         self.key = key
+        self.label = label  # signed into every checkpoint (e.g. which writer made it)
 
     @classmethod
     def to_file(cls, path: str | Path, key_spec: str) -> CheckpointWriter:
@@ -269,6 +325,6 @@ class CheckpointWriter:
         return cls(FileCheckpointStore(path), load_key(key_spec))
 
     def checkpoint(self, log_id: str, seq: int, head_sha256: str) -> SignedCheckpoint:
-        envelope = Checkpoint.now(log_id, seq, head_sha256).sign(self.key)
+        envelope = Checkpoint.now(log_id, seq, head_sha256, self.label).sign(self.key)
         self.store.write(envelope)
         return envelope

@@ -22,6 +22,7 @@ from typing import Any
 from ..attestation import Key
 from ..errors import UserError
 from .checkpoint import Checkpoint, CheckpointError
+from .legacy_checkpoint import DEPRECATION as CHECKPOINT_DEPRECATION
 from .records import (
     GENESIS,
     RECORD_START,
@@ -251,6 +252,7 @@ def _checkpoint_anchors(source: Any, keys: list[Key], problems: _Problems,
     else:
         entries = [(f"checkpoint {i + 1}", env, None, False) for i, env in enumerate(source)]
     anchors: list[_Anchor] = []
+    deprecated: list[str] = []
     for label, envelope, error, torn in entries:
         if error is None:
             try:
@@ -260,11 +262,16 @@ def _checkpoint_anchors(source: Any, keys: list[Key], problems: _Problems,
             else:
                 anchors.append(_Anchor(cp.seq, cp.head_sha256, cp.log_id,
                                        f"{label} (signed {_short(cp.at)})"))
+                if cp.deprecated:
+                    deprecated.append(label)
                 continue
         if torn:
             warnings.append(f"{label}: torn last write (no newline); ignored")
         else:
             problems.add(f"{label}: {error}; the checkpoints were altered")
+    if deprecated:  # still anchors the log (this release only): a warning, not a problem
+        more = f" and {len(deprecated) - 1} more" if len(deprecated) > 1 else ""
+        warnings.append(f"{deprecated[0]}{more}: {CHECKPOINT_DEPRECATION}")
     if not anchors:
         problems.add("the checkpoint store holds no valid checkpoint: nothing anchors the log "
                      "(a store emptied by someone who may write to it looks the same)")

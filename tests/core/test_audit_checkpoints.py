@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mrm_gate import attestation
+from mrm_gate.attestation import dsse
 from mrm_gate.audit import (
     Checkpoint,
     CheckpointError,
@@ -24,9 +25,11 @@ from mrm_gate.audit import (
     CheckpointWriter,
     DecisionLog,
     FileCheckpointStore,
+    legacy_checkpoint,
     record_hash,
     verify,
 )
+from mrm_gate.audit.checkpoint import CHECKPOINT_PAYLOAD_TYPE
 from mrm_gate.cli import run
 from mrm_gate.errors import UserError
 
@@ -51,6 +54,12 @@ def keys(request, tmp_path: Path, monkeypatch) -> tuple[str, str]:
     pub.write_bytes(private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return str(priv), str(pub)
+
+
+@pytest.fixture
+def keypair(keys) -> tuple[attestation.Key, attestation.Key]:
+    """(signing key, verification key) of each supported kind."""
+    return attestation.load_key(keys[0]), attestation.load_key(keys[1])
 
 
 def _anchored_log(tmp_path: Path, key_spec: str, n: int = 6) -> tuple[Path, Path]:
@@ -178,31 +187,83 @@ def test_records_after_the_newest_checkpoint_are_reported_unanchored(tmp_path: P
     assert any("records 3..3 are newer than the newest anchor" in w for w in res.warnings)
 
 
-def _resign_payload(envelope: dict, change: dict) -> dict:
-    body = json.loads(base64.b64decode(envelope["payload"]))
-    body.update(change)
-    return {**envelope, "payload": base64.b64encode(json.dumps(body).encode()).decode()}
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
+def _canon(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _body(envelope: dict) -> dict:
+    return json.loads(base64.b64decode(envelope["payload"]))
+
+
+def _with_payload(envelope: dict, payload: bytes) -> dict:
+    return {**envelope, "payload": _b64(payload)}
+
+
+def _with_sig(envelope: dict, **change) -> dict:
+    sig = {k: v for k, v in {**envelope["signatures"][0], **change}.items() if v is not None}
+    return {**envelope, "signatures": [sig]}
+
+
+def _last(fn):
+    """A tampering of the newest checkpoint only (the others stay valid)."""
+    return lambda envs: [*envs[:-1], fn(envs[-1], envs)]
+
+
+# tampering with the (DSSE) checkpoint file -> text the problem must contain
 CHECKPOINT_TAMPERING = {
     "payload edited (seq lowered)": (
-        lambda envs: [*envs[:-1], _resign_payload(envs[-1], {"seq": 2})],
+        _last(lambda e, _: _with_payload(e, _canon({**_body(e), "seq": 2}))),
         "signature is invalid"),
+    "payload edited (head replaced)": (
+        _last(lambda e, _: _with_payload(e, _canon({**_body(e), "head_sha256": "c" * 64}))),
+        "signature is invalid"),
+    "payload re-serialised (same values, other bytes)": (
+        _last(lambda e, _: _with_payload(e, json.dumps(_body(e), indent=1).encode())),
+        "signature is invalid"),
+    "payload of another checkpoint": (
+        _last(lambda e, envs: {**e, "payload": envs[0]["payload"]}), "signature is invalid"),
     "signature of another checkpoint": (
-        lambda envs: [*envs[:-1], {**envs[-1], "sig": envs[0]["sig"]}],
+        _last(lambda e, envs: _with_sig(e, sig=envs[0]["signatures"][0]["sig"])),
         "signature is invalid"),
-    "unknown key id": (lambda envs: [*envs[:-1], {**envs[-1], "kid": "hmac:feedface"}],
+    "signature of another checkpoint, no key id": (
+        _last(lambda e, envs: _with_sig(e, sig=envs[0]["signatures"][0]["sig"], keyid=None)),
+        "signature is invalid"),
+    "signature flipped": (
+        _last(lambda e, _: _with_sig(e, sig=_b64(bytes(
+            [base64.b64decode(e["signatures"][0]["sig"])[0] ^ 1])
+            + base64.b64decode(e["signatures"][0]["sig"])[1:]))),
+        "signature is invalid"),
+    "empty signature": (_last(lambda e, _: _with_sig(e, sig="")), "signature is invalid"),
+    "signature not base64": (_last(lambda e, _: _with_sig(e, sig="%%%")), "not valid base64"),
+    "no signatures": (_last(lambda e, _: {**e, "signatures": []}), "has no signatures"),
+    "signatures not a list": (_last(lambda e, _: {**e, "signatures": {}}), "has no signatures"),
+    "unknown key id": (_last(lambda e, _: _with_sig(e, keyid="hmac:feedface")),
                        "not trusted"),
-    "not JSON": (lambda envs: [*envs[:-1], "garbage"], "not valid JSON"),
-    "another envelope type": (lambda envs: [*envs[:-1], {**envs[-1], "type": "x"}],
-                              "not a mrm-gate.checkpoint/v1 envelope"),
+    "Ed25519 key id on an HMAC signature or the reverse": (
+        _last(lambda e, _: _with_sig(e, keyid=("ed25519:" if e["signatures"][0]["keyid"]
+                                                .startswith("hmac:") else "hmac:") + "0" * 16)),
+        "not trusted"),
+    "payloadType of an attestation": (
+        _last(lambda e, _: {**e, "payloadType": "application/vnd.in-toto+json"}),
+        "not a checkpoint"),
+    "payloadType removed": (_last(lambda e, _: {k: v for k, v in e.items()
+                                                if k != "payloadType"}), "not a checkpoint"),
+    "an extra envelope field": (_last(lambda e, _: {**e, "type": "mrm-gate.checkpoint/v1"}),
+                                "malformed envelope"),
+    "not JSON": (_last(lambda e, _: "garbage"), "not valid JSON"),
+    "a JSON list": (_last(lambda e, _: [e]), "not a checkpoint envelope"),
     "emptied": (lambda envs: [], "holds no valid checkpoint"),
 }
 
 
 @pytest.mark.parametrize("tamper,expected", CHECKPOINT_TAMPERING.values(),
                          ids=CHECKPOINT_TAMPERING.keys())
-def test_altered_checkpoints_are_problems(tmp_path: Path, keys, tamper, expected) -> None:
+def test_altered_checkpoints_are_problems(tmp_path: Path, keys, tamper, expected,
+                                          capsys) -> None:
     sign_spec, verify_spec = keys
     log_path, cp_path = _anchored_log(tmp_path, sign_spec)
     envs = [json.loads(x) for x in _lines(cp_path)]
@@ -213,6 +274,148 @@ def test_altered_checkpoints_are_problems(tmp_path: Path, keys, tamper, expected
                  keys=[attestation.load_key(verify_spec)])
     assert not res.ok
     assert any(expected in p for p in res.problems), res.problems
+    assert run(["audit", "verify", str(log_path), "--checkpoint", str(cp_path),
+                "--key", verify_spec]) == 1
+    assert expected in capsys.readouterr().err
+
+
+def test_new_checkpoints_are_dsse_envelopes_with_a_canonical_payload(tmp_path: Path,
+                                                                      keys) -> None:
+    sign_spec, verify_spec = keys
+    log_path, cp_path = _anchored_log(tmp_path, sign_spec, n=2)
+    key = attestation.load_key(sign_spec)
+    recs = [json.loads(x) for x in _lines(log_path)]
+    for line, rec in zip(_lines(cp_path), recs, strict=True):
+        env = json.loads(line)
+        assert set(env) == {"payload", "payloadType", "signatures"}
+        assert env["payloadType"] == CHECKPOINT_PAYLOAD_TYPE
+        assert [s["keyid"] for s in env["signatures"]] == [key.kid]
+        assert key.kid.startswith(("hmac:", "ed25519:"))
+        payload = base64.b64decode(env["payload"])
+        assert payload == dsse.canonical(json.loads(payload))  # RFC 8785 form
+        assert set(json.loads(payload)) == {"log_id", "seq", "head_sha256", "at"}
+        cp = Checkpoint.verify(env, [attestation.load_key(verify_spec)])
+        assert (cp.log_id, cp.seq, cp.head_sha256) == (recs[0]["sha256"], rec["seq"],
+                                                       rec["sha256"])
+        assert not cp.deprecated
+
+
+def test_a_checkpoint_verifies_with_an_independent_dsse_implementation(tmp_path: Path) -> None:
+    """sigstore-python's PAE and pyca/cryptography, no mrm-gate code on the verifying side."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from sigstore.dsse import _pae
+
+    private = Ed25519PrivateKey.generate()
+    (tmp_path / "k.pem").write_bytes(private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    env = Checkpoint.now("a" * 64, 7, "b" * 64, label="ci").sign(
+        attestation.load_key(str(tmp_path / "k.pem")))
+    payload = base64.b64decode(env["payload"])
+    private.public_key().verify(base64.b64decode(env["signatures"][0]["sig"]),
+                                _pae(env["payloadType"], payload))  # raises if not
+    assert json.loads(payload)["label"] == "ci"
+
+
+def test_a_label_is_signed_and_read_back(monkeypatch) -> None:
+    monkeypatch.setenv("MRM_CP_KEY", SECRET)
+    key = attestation.load_key("env:MRM_CP_KEY")
+    cp = Checkpoint.now("a" * 64, 1, "b" * 64, label="gated server")
+    assert Checkpoint.verify(cp.sign(key), [key]) == cp
+    store = MemoryStore()
+    CheckpointWriter(store, key, label="nightly").checkpoint("a" * 64, 2, "b" * 64)
+    assert Checkpoint.verify(store.latest(), [key]).label == "nightly"
+
+
+def _signed_payload(key, body) -> dict:
+    """A checkpoint-typed envelope over `body`, signed with the trusted key: only the payload
+    check stands between it and an anchor."""
+    return dsse.sign(body if isinstance(body, bytes) else _canon(body),
+                     CHECKPOINT_PAYLOAD_TYPE, key)
+
+
+GOOD_BODY = {"log_id": "a" * 64, "seq": 3, "head_sha256": "b" * 64,
+             "at": "2026-01-01T00:00:00+00:00"}
+BAD_PAYLOADS = {
+    "not JSON": b"not json",
+    "not canonical (whitespace)": json.dumps(GOOD_BODY).encode(),
+    "duplicate key": b'{"at":"x","at":"y","head_sha256":"' + b"b" * 64 + b'"}',
+    "a list": [GOOD_BODY],
+    "an unknown field": {**GOOD_BODY, "type": "mrm-gate.checkpoint/v1"},
+    "no seq": {k: v for k, v in GOOD_BODY.items() if k != "seq"},
+    "no log_id": {k: v for k, v in GOOD_BODY.items() if k != "log_id"},
+    "seq negative": {**GOOD_BODY, "seq": -1},
+    "seq a boolean": {**GOOD_BODY, "seq": True},
+    "seq a string": {**GOOD_BODY, "seq": "3"},
+    "head not a sha256": {**GOOD_BODY, "head_sha256": "B" * 64},
+    "log_id too short": {**GOOD_BODY, "log_id": "a" * 63},
+    "at not a string": {**GOOD_BODY, "at": 0},
+    "label empty": {**GOOD_BODY, "label": ""},
+    "label with a newline": {**GOOD_BODY, "label": "ok\n\x1b[31mAPPROVED"},
+    "label not a string": {**GOOD_BODY, "label": ["x"]},
+    "label too long": {**GOOD_BODY, "label": "x" * 201},
+}
+
+
+@pytest.mark.parametrize("body", BAD_PAYLOADS.values(), ids=BAD_PAYLOADS.keys())
+def test_a_signed_envelope_whose_payload_is_not_a_checkpoint_is_refused(monkeypatch,
+                                                                        body) -> None:
+    monkeypatch.setenv("MRM_CP_KEY", SECRET)
+    key = attestation.load_key("env:MRM_CP_KEY")
+    assert Checkpoint.verify(_signed_payload(key, GOOD_BODY), [key]).seq == 3  # the control
+    with pytest.raises(CheckpointError, match="payload"):
+        Checkpoint.verify(_signed_payload(key, body), [key])
+
+
+def _ed25519_public(tmp_path: Path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = Ed25519PrivateKey.generate()
+    pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    raw = private.public_key().public_bytes(serialization.Encoding.Raw,
+                                            serialization.PublicFormat.Raw)
+    (tmp_path / "verify.pem").write_bytes(pem)
+    return attestation.load_key(str(tmp_path / "verify.pem")), pem, raw
+
+
+@pytest.mark.parametrize("secret_from", ["raw public key", "PEM public key", "key id"])
+@pytest.mark.parametrize("keyid_as", ["the Ed25519 key id", "an hmac key id", "absent", "empty"])
+def test_an_hmac_made_with_public_material_never_passes_for_ed25519(tmp_path: Path,
+                                                                     secret_from, keyid_as):
+    """The `alg` confusion trick: everything a verifier of an Ed25519 key holds is public, so an
+    HMAC keyed with it (under any key id) must never verify as that key's checkpoint."""
+    import hashlib
+    import hmac as hmac_mod
+
+    from securesystemslib.dsse import Envelope
+
+    public, pem, raw = _ed25519_public(tmp_path)
+    secret = {"raw public key": raw, "PEM public key": pem,
+              "key id": public.kid.encode()}[secret_from]
+    forged_key = attestation.Key(alg="HS256", kid="hmac:" + hmac_mod.new(
+        secret, b"mrm-gate key id", hashlib.sha256).hexdigest()[:16], secret=secret)
+    keyid = {"the Ed25519 key id": public.kid, "an hmac key id": forged_key.kid,
+             "absent": None, "empty": ""}[keyid_as]
+    payload = _canon(GOOD_BODY)
+    sig = hmac_mod.new(secret, Envelope(payload, CHECKPOINT_PAYLOAD_TYPE, {}).pae(),
+                       hashlib.sha256).digest()
+    env = {"payload": _b64(payload), "payloadType": CHECKPOINT_PAYLOAD_TYPE,
+           "signatures": [{k: v for k, v in {"keyid": keyid, "sig": _b64(sig)}.items()
+                           if v is not None}]}
+    expected = "not trusted" if keyid_as == "an hmac key id" else "signature is invalid"
+    with pytest.raises(CheckpointError, match=expected):
+        Checkpoint.verify(env, [public])
+    # the old envelope: an HS256 claim is never checked with an Ed25519 key
+    old = legacy_checkpoint.sign(GOOD_BODY, forged_key)
+    for kid in (public.kid, forged_key.kid):
+        with pytest.raises(CheckpointError, match="not trusted"):
+            Checkpoint.verify({**old, "kid": kid}, [public])
+        with pytest.raises(CheckpointError, match="signature is invalid" if kid == public.kid
+                           else "not trusted"):
+            Checkpoint.verify({**old, "kid": kid, "alg": "Ed25519"}, [public])
 
 
 def test_checkpoint_signed_with_another_key_is_not_trusted(tmp_path: Path,
@@ -225,18 +428,129 @@ def test_checkpoint_signed_with_another_key_is_not_trusted(tmp_path: Path,
     assert not res.ok and any("not trusted" in p for p in res.problems)
 
 
-def test_domain_separation_from_attestations(monkeypatch) -> None:
-    """An attestation signature never verifies as a checkpoint, and the reverse."""
-    monkeypatch.setenv("MRM_CP_KEY", SECRET)
-    key = attestation.load_key("env:MRM_CP_KEY")
-    cp = Checkpoint.now("a" * 64, 3, "b" * 64)
-    as_attestation = attestation.sign(cp.payload(), key)
-    with pytest.raises(CheckpointError):
-        Checkpoint.verify({**as_attestation, "type": "mrm-gate.checkpoint/v1"}, [key])
-    envelope = cp.sign(key)
-    assert Checkpoint.verify(envelope, [key]) == cp
-    with pytest.raises(attestation.AttestationError):
-        attestation.open_envelope({**envelope, "type": attestation.ATTESTATION_TYPE}, [key])
+STATEMENT = {"_type": "https://in-toto.io/Statement/v1",
+             "subject": [{"name": "model", "digest": {"sha256": "a" * 64}}],
+             "predicateType": "https://mrm-gate.dev/attestation/model-risk-decision/v1",
+             "predicate": {"verdict": "APPROVE"}}
+
+
+def test_domain_separation_an_attestation_never_passes_as_a_checkpoint(keypair) -> None:
+    signer, verifier = keypair
+    record = {"type": attestation.ATTESTATION_TYPE, "decision_id": "d-1",
+              "model": {"name": "credit", "version": "3", "sha256": "a" * 64},
+              "target": "champion", "verdict": "APPROVE", "tier": "high",
+              "policy": {"name": "p", "version": "1", "sha256": "b" * 64},
+              "evidence_sha256": "e" * 64, "decided_at": "2026-01-01T00:00:00+00:00",
+              "failing_controls": [], "waived_controls": [], "actor": "ci",
+              "tool_version": "0.1.0"}
+    att_env = attestation.sign(record, signer)
+    assert attestation.open_envelope(att_env, [verifier])["verdict"] == "APPROVE"  # control
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        Checkpoint.verify(att_env, [verifier])
+    with pytest.raises(CheckpointError, match="signature is invalid"):  # PAE binds the type
+        Checkpoint.verify({**att_env, "payloadType": CHECKPOINT_PAYLOAD_TYPE}, [verifier])
+    # the same key signing a Statement under the checkpoint type: still not a checkpoint
+    with pytest.raises(CheckpointError, match="payload is not a checkpoint"):
+        Checkpoint.verify(dsse.sign(dsse.canonical(STATEMENT), CHECKPOINT_PAYLOAD_TYPE, signer),
+                          [verifier])
+    # ... and a checkpoint payload under the attestation's type is not one either
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        Checkpoint.verify(dsse.sign(_canon(GOOD_BODY), attestation.IN_TOTO_PAYLOAD_TYPE,
+                                    signer), [verifier])
+
+
+def test_domain_separation_a_checkpoint_never_passes_as_an_attestation(keypair) -> None:
+    signer, verifier = keypair
+    cp_env = Checkpoint.now("a" * 64, 3, "b" * 64).sign(signer)
+    assert Checkpoint.verify(cp_env, [verifier]).seq == 3  # the control
+    with pytest.raises(attestation.AttestationError, match="payloadType"):
+        attestation.open_envelope(cp_env, [verifier])
+    with pytest.raises(attestation.AttestationError, match="signature is invalid"):
+        attestation.open_envelope({**cp_env, "payloadType": attestation.IN_TOTO_PAYLOAD_TYPE},
+                                  [verifier])
+    with pytest.raises(attestation.AttestationError):  # signed as in-toto, but no Statement
+        attestation.open_envelope(dsse.sign(_canon(GOOD_BODY),
+                                            attestation.IN_TOTO_PAYLOAD_TYPE, signer),
+                                  [verifier])
+
+
+# --- the old envelope, one more release -----------------------------------------------------
+
+def _legacy_file(tmp_path: Path, key, n: int = 4) -> tuple[Path, Path]:
+    """A log anchored by old-format checkpoints, as the previous release wrote them."""
+    log_path, cp_path = tmp_path / "log.jsonl", tmp_path / "checkpoints.jsonl"
+    log = DecisionLog(log_path)
+    first = None
+    for i in range(n):
+        rec = log.append({"id": f"d{i}"})
+        first = first or rec
+        body = {"log_id": first["sha256"], "seq": rec["seq"], "head_sha256": rec["sha256"],
+                "at": "2026-01-01T00:00:00+00:00"}
+        with cp_path.open("a") as fh:
+            fh.write(json.dumps(legacy_checkpoint.sign(body, key), sort_keys=True,
+                                separators=(",", ":")) + "\n")
+    return log_path, cp_path
+
+
+def test_old_checkpoints_still_anchor_the_log_with_a_deprecation_warning(tmp_path: Path, keys,
+                                                                         capsys) -> None:
+    sign_spec, verify_spec = keys
+    log_path, cp_path = _legacy_file(tmp_path, attestation.load_key(sign_spec))
+    verifier = attestation.load_key(verify_spec)
+    res = verify(log_path, checkpoints=FileCheckpointStore(cp_path), keys=[verifier])
+    assert res.ok and res.anchored_seq == 3, res.problems
+    assert [w for w in res.warnings if "deprecated checkpoint format" in w] == [
+        f"checkpoint line 1 and 3 more: {legacy_checkpoint.DEPRECATION}"]
+    assert run(["audit", "verify", str(log_path), "--checkpoint", str(cp_path),
+                "--key", verify_spec]) == 0
+    assert "deprecated checkpoint format mrm-gate.checkpoint/v1" in capsys.readouterr().err
+    # still an anchor: truncation below an old checkpoint is caught
+    _write(log_path, _lines(log_path)[:-1])
+    res = verify(log_path, checkpoints=FileCheckpointStore(cp_path), keys=[verifier])
+    assert any("records 3..3 are missing from the end" in p for p in res.problems)
+
+
+def test_new_writes_to_an_old_checkpoint_file_are_dsse_and_both_verify(tmp_path: Path,
+                                                                       keys) -> None:
+    sign_spec, verify_spec = keys
+    key = attestation.load_key(sign_spec)
+    log_path, cp_path = _legacy_file(tmp_path, key, n=2)
+    log = DecisionLog(log_path, checkpoint=CheckpointWriter(FileCheckpointStore(cp_path), key))
+    log.append({"id": "new"})
+    envs = [json.loads(x) for x in _lines(cp_path)]
+    assert [e.get("type") for e in envs] == ["mrm-gate.checkpoint/v1"] * 2 + [None]
+    assert envs[-1]["payloadType"] == CHECKPOINT_PAYLOAD_TYPE
+    res = verify(log_path, checkpoints=FileCheckpointStore(cp_path),
+                 keys=[attestation.load_key(verify_spec)])
+    assert res.ok and res.anchored_seq == 2
+    assert any("checkpoint line 1 and 1 more: deprecated" in w for w in res.warnings)
+
+
+OLD_TAMPERING = {
+    "payload edited": (lambda e: {**e, "payload": _b64(_canon(
+        {**json.loads(base64.b64decode(e["payload"])), "seq": 1}))}, "signature is invalid"),
+    "signature of another checkpoint": (lambda e: {**e, "sig": _b64(b"\0" * 64)},
+                                        "signature is invalid"),
+    "empty signature": (lambda e: {**e, "sig": ""}, "signature is invalid"),
+    "unknown key id": (lambda e: {**e, "kid": "hmac:feedface"}, "not trusted"),
+    "alg swapped": (lambda e: {**e, "alg": "Ed25519" if e["alg"] == "HS256" else "HS256"},
+                    "not trusted"),
+    "alg none": (lambda e: {**e, "alg": "none", "sig": ""}, "not trusted"),
+    "no sig": (lambda e: {k: v for k, v in e.items() if k != "sig"}, "malformed"),
+}
+
+
+@pytest.mark.parametrize("tamper,expected", OLD_TAMPERING.values(), ids=OLD_TAMPERING.keys())
+def test_altered_old_checkpoints_are_still_problems(tmp_path: Path, keys, tamper,
+                                                    expected) -> None:
+    sign_spec, verify_spec = keys
+    log_path, cp_path = _legacy_file(tmp_path, attestation.load_key(sign_spec))
+    envs = [json.loads(x) for x in _lines(cp_path)]
+    _write(cp_path, [json.dumps(e) for e in [*envs[:-1], tamper(envs[-1])]])
+    res = verify(log_path, checkpoints=FileCheckpointStore(cp_path),
+                 keys=[attestation.load_key(verify_spec)])
+    assert not res.ok
+    assert any(expected in p for p in res.problems), res.problems
 
 
 def test_a_public_key_cannot_sign_checkpoints(tmp_path: Path, keys) -> None:

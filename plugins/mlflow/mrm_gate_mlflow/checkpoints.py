@@ -4,7 +4,8 @@ A decision log's hash chain cannot show that its newest records were removed; a 
 checkpoint of its head kept somewhere else can (`mrm_gate.audit.checkpoint`). Here "somewhere
 else" is a dedicated registered model (default `mrm-gate-decision-log`) whose tags hold the
 newest checkpoint (`mrm.checkpoint.latest`) and a ring of the last `history` ones
-(`mrm.checkpoint.<seq % history>`), one signed envelope (JSON) per tag.
+(`mrm.checkpoint.<seq % history>`), one signed envelope (JSON: DSSE, see
+`mrm_gate.audit.checkpoint`) per tag.
 
 Two ways to reach the registry:
 
@@ -30,7 +31,13 @@ import json
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from mrm_gate.audit.checkpoint import CHECKPOINT_TYPE, CheckpointWriter, Entry, SignedCheckpoint
+from mrm_gate.audit.checkpoint import (
+    NOT_A_CHECKPOINT,
+    CheckpointWriter,
+    Entry,
+    SignedCheckpoint,
+    envelope_error,
+)
 from mrm_gate.audit.records import is_seq, is_sha256
 from mrm_gate.errors import UserError
 
@@ -74,7 +81,7 @@ def _envelope(value: str) -> Any:
         env = json.loads(value)
     except (ValueError, RecursionError):
         return None
-    return env if isinstance(env, dict) and env.get("type") == CHECKPOINT_TYPE else None
+    return env if envelope_error(env) is None else None
 
 
 class RegistryCheckpointStore:
@@ -122,7 +129,7 @@ class RegistryCheckpointStore:
             env = _envelope(tags[key])
             label = f"{self.where()} tag {key[:80]}"
             if env is None:
-                yield Entry(i, None, f"not a {CHECKPOINT_TYPE} envelope", label=label)
+                yield Entry(i, None, NOT_A_CHECKPOINT, label=label)
             else:
                 yield Entry(i, env, label=label)
 
