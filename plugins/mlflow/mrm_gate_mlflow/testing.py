@@ -56,6 +56,9 @@ class MlflowServer:
     def environment(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
         env.update({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                    # MLflow's telemetry thread edits os.environ while requests reads it
+                    # (a KeyError now and then); the machine has no internet anyway
+                    "MLFLOW_DISABLE_TELEMETRY": "true",
                     "MRM_GATE_MLFLOW_CONFIG": str(self.config_path),
                     "PYTHONUNBUFFERED": "1"})
         env.update(self.env_extra)
