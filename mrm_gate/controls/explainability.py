@@ -205,21 +205,13 @@ def shap_importance(params: ShapParams, ctx: CheckContext) -> CheckResult:
     bootstrap rank correlation of 0.95.
     Failing: the same with sex ranked 2nd by mean |SHAP|.
     """
-    from ..evidence.datasets import load_dataset, load_model, task_progress
+    from ..evidence.datasets import model_input_sample, task_progress
 
-    ds = load_dataset(ctx, params.dataset)
-    loaded = load_model(ctx, why="explainability.shap needs the model to compute SHAP values")
-    cols = loaded.input_columns(ds)
-    ds.require(*cols, why="(an input of the model's signature)")
-    seed = ctx.options.seed if params.seed is None else params.seed
-    rng = np.random.default_rng(seed)
-    n = min(params.sample_size, ds.n_rows)
-    rows = np.sort(rng.choice(ds.n_rows, size=n, replace=False))
-    X = ds.frame.iloc[rows][cols].reset_index(drop=True)
-    empty = [c for c in cols if X[c].isna().all()]
-    if empty:
-        raise CheckError(f"feature(s) {empty} are entirely missing (all NaN) in the SHAP "
-                         f"sample of {ds.describe()}")
+    sample = model_input_sample(
+        ctx, params.dataset, why="explainability.shap needs the model to compute SHAP values",
+        sample_size=params.sample_size, seed=params.seed, what="SHAP")
+    ds, loaded, cols, X = sample.ds, sample.loaded, sample.cols, sample.frame
+    rng, seed, n = sample.rng, sample.seed, len(sample.frame)
     notes = [loaded.note]
     try:
         with warnings.catch_warnings():

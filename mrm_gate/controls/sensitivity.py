@@ -114,25 +114,16 @@ def global_sensitivity(params: GlobalSensitivityParams, ctx: CheckContext) -> Ch
     carrying 55% of mu* and sex 0%.
     Failing: the same on a model that leans on sex (sex carries 30% of mu*).
     """
-    import numpy as np
 
-    from ..evidence.datasets import load_dataset, load_model, task_progress
+    from ..evidence.datasets import model_input_sample, task_progress
     from ..risk import RiskInputError
     from ..risk._sensitivity import morris_indices
 
-    ds = load_dataset(ctx, params.dataset)
-    loaded = load_model(ctx, why="sensitivity.global needs the model to evaluate its output")
-    cols = loaded.input_columns(ds)
-    ds.require(*cols, why="(an input of the model's signature)")
-    seed = ctx.options.seed if params.seed is None else params.seed
-    rng = np.random.default_rng(seed)
-    n = min(params.sample_size, ds.n_rows)
-    rows = np.sort(rng.choice(ds.n_rows, size=n, replace=False))
-    frame = ds.frame.iloc[rows][cols].reset_index(drop=True)
-    empty = [c for c in cols if frame[c].isna().all()]
-    if empty:
-        raise CheckError(f"input(s) {empty} are entirely missing in the sample of "
-                         f"{ds.describe()}: their distribution cannot be explored")
+    sample = model_input_sample(
+        ctx, params.dataset, why="sensitivity.global needs the model to evaluate its output",
+        sample_size=params.sample_size, seed=params.seed, what="sensitivity")
+    ds, loaded, cols, frame = sample.ds, sample.loaded, sample.cols, sample.frame
+    seed, n = sample.seed, len(sample.frame)
     f = _model_function(loaded, frame, cols, params.output, ds.spec.positive_label)
     evaluations = params.trajectories * (len(cols) + 1)
     try:

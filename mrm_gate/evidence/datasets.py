@@ -385,6 +385,43 @@ def load_model(ctx: CheckContext, *, why: str) -> LoadedModel:
     return loaded
 
 
+@dataclass
+class SampledInputs:
+    """A check's view of the model's inputs: the dataset, the model, its input columns, the
+    sampled rows, and the generator (its state after sampling) for the check's further draws."""
+
+    ds: Any
+    loaded: LoadedModel
+    cols: list[str]
+    frame: Any
+    rng: Any
+    seed: int
+
+
+def model_input_sample(ctx: CheckContext, dataset: str, *, why: str, sample_size: int,
+                       seed: int | None, what: str) -> SampledInputs:
+    """The dataset, the trusted model, its input columns and a seeded sample of its input rows
+    (sorted row order, so a sample is the same whatever the engine): what every check that
+    explores the model's response (SHAP, sensitivity) starts from. A column entirely missing in
+    the sample is an error: its distribution cannot be explored."""
+    import numpy as np
+
+    ds = load_dataset(ctx, dataset)
+    loaded = load_model(ctx, why=why)
+    cols = loaded.input_columns(ds)
+    ds.require(*cols, why="(an input of the model's signature)")
+    seed = ctx.options.seed if seed is None else seed
+    rng = np.random.default_rng(seed)
+    n = min(sample_size, ds.n_rows)
+    rows = np.sort(rng.choice(ds.n_rows, size=n, replace=False))
+    frame = ds.frame.iloc[rows][cols].reset_index(drop=True)
+    empty = [c for c in cols if frame[c].isna().all()]
+    if empty:
+        raise CheckError(f"input(s) {empty} are entirely missing (all NaN) in the {what} "
+                         f"sample of {ds.describe()}")
+    return SampledInputs(ds, loaded, cols, frame, rng, seed)
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     import logging
