@@ -19,8 +19,9 @@ demo: $(STAMP)
 	$(PY) examples/german_credit/demo.py
 
 ## test: the whole test suite (what CI runs)
+## (two workers, one test file each at a time: module-scoped servers stay in one worker)
 test: $(STAMP)
-	MLFLOW_DISABLE_TELEMETRY=true $(PY) -m pytest -q
+	MLFLOW_DISABLE_TELEMETRY=true $(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
