@@ -448,30 +448,32 @@ def scenario(params: StressParams, ctx: CheckContext) -> CheckResult:
 
 def _figures(params: StressParams, inputs: dict[str, dict[str, Any]],
              risk: dict[str, dict[str, Any]]) -> list[Figure]:
-    from ..stats.plots import PALETTE, Line, bar_chart
-
     figures = []
     if inputs:
-        limit = params.max_flip_rate
-        values = [row["flip rate"] for row in inputs.values()]
-        svg = bar_chart(list(inputs), values, title="Decisions flipped per scenario",
-                        colors=[PALETTE["red"] if limit is not None and v > limit
-                                else PALETTE["bar"] for v in values],
-                        lines=[Line(limit, PALETTE["red"], "max")] if limit is not None else [],
-                        value_label="share of decisions changed")
-        figures.append(Figure(title="Stress: decisions flipped", data=svg,
-                              caption="red: above max_flip_rate"))
+        figures.append(_limit_bars(
+            inputs, "flip rate", params.max_flip_rate, "Decisions flipped per scenario",
+            "share of decisions changed", "Stress: decisions flipped",
+            "red: above max_flip_rate"))
     if risk:
-        limit = params.max_mr2
-        values = [row["MR2"] for row in risk.values()]
-        svg = bar_chart(list(risk), values, title="MR2 (uncovered loss) per scenario",
-                        colors=[PALETTE["red"] if limit is not None and v > limit
-                                else PALETTE["bar"] for v in values],
-                        lines=[Line(limit, PALETTE["red"], "max")] if limit is not None else [],
-                        value_label="probability, systemic gap variant")
-        figures.append(Figure(title="Stress: model risk under the scenarios", data=svg,
-                              caption="first bar: the latest factors; red: above max_mr2"))
+        figures.append(_limit_bars(
+            risk, "MR2", params.max_mr2, "MR2 (uncovered loss) per scenario",
+            "probability, systemic gap variant", "Stress: model risk under the scenarios",
+            "first bar: the latest factors; red: above max_mr2"))
     return figures
+
+
+def _limit_bars(rows: dict[str, dict[str, Any]], key: str, limit: float | None, title: str,
+                value_label: str, figure_title: str, caption: str) -> Figure:
+    """One bar per scenario, red above the limit, with the limit drawn."""
+    from ..stats.plots import PALETTE, Line, bar_chart
+
+    values = [row[key] for row in rows.values()]
+    svg = bar_chart(list(rows), values, title=title,
+                    colors=[PALETTE["red"] if limit is not None and v > limit
+                            else PALETTE["bar"] for v in values],
+                    lines=[Line(limit, PALETTE["red"], "max")] if limit is not None else [],
+                    value_label=value_label)
+    return Figure(title=figure_title, data=svg, caption=caption)
 
 
 def _pct(v: float | None) -> str:
