@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MrmGateError
-from .gate.recorders import REPORT_ARTIFACT_DIR, report_files  # noqa: F401 (re-exported)
 
 # Request header that asks a gated server for an emergency override; its value is the reason,
 # percent-encoded (HTTP header values are Latin-1). The plugin also registers an MLflow request

@@ -178,6 +178,8 @@ def evaluate_one(cfg: GithubRun, source: str, out_dir: Path, is_uri: bool):
     from ..decision import ModelRef, Verdict
     from ..engine import blocked_decision
     from ..errors import MrmGateError
+    from ..evidence.folder_source import LocalFolderSource
+    from ..evidence.mlflow_source import MlflowSource
     from ..evidence.source import SourceSettings
     from ..gate import GateRequest, ReportFiles, run_gate
     from ..output import render
@@ -195,10 +197,9 @@ def evaluate_one(cfg: GithubRun, source: str, out_dir: Path, is_uri: bool):
     except MrmGateError as exc:
         _echo(f"error: {exc}")
         reason = f"the gate stopped before deciding on {source}: {exc}"
-        name = source.removeprefix("models:/").split("/")[0].split("@")[0] if is_uri else \
-            Path(source).name
-        model = ModelRef(name=name, uri=source, source_kind="mlflow" if is_uri else "local",
-                         tracking_uri=cfg.tracking_uri if is_uri else None)
+        ref = (MlflowSource(request.settings) if is_uri else LocalFolderSource()).describe(source)
+        model = ModelRef(name=ref.name, version=ref.version, uri=source,
+                         source_kind=ref.source_kind, tracking_uri=ref.tracking_uri)
         return blocked_decision(load_policy(cfg.policy), model, cfg.target, reason), \
             getattr(exc, "exit_code", 2)
     _echo(render(decision, "text"))

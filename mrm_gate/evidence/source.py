@@ -188,26 +188,3 @@ def open_source(subject: str, *, name: str | None = None,
             return cls(settings)
     raise UserError(f"no evidence source accepts {subject!r} (registered: "
                     f"{', '.join(names) or 'none'})")
-
-
-class PreloadedSource(EvidenceSource):
-    """Evidence a caller already holds (policy tests build it from case data). Claims no
-    subject: it is passed to `run_gate` explicitly."""
-
-    name = "preloaded"
-
-    def __init__(self, evidence: Evidence, settings: SourceSettings | None = None) -> None:
-        super().__init__(settings)
-        self.evidence = evidence
-
-    @classmethod
-    def claims(cls, subject: str) -> bool:
-        return False
-
-    def describe(self, subject: str) -> SubjectRef:
-        m = self.evidence.model
-        return SubjectRef(name=m.name, version=m.version, uri=self.evidence.uri or subject,
-                          source_kind=self.evidence.source_kind)
-
-    def load(self, subject: str) -> Evidence:
-        return self.evidence

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,3 @@ class GateRequest:
         if isinstance(self.waivers, (str, Path)):
             return str(self.waivers)
         return self.waivers_file
-
-    @staticmethod
-    def as_list(value: Sequence[Any] | None) -> list[Any]:
-        return list(value or [])
