@@ -289,7 +289,12 @@ def registry_backtests(
             if int(mv.version) > int(chosen.get(mv.name, "0")):
                 chosen[mv.name] = str(mv.version)
         for name in models:
+            if any(c in name for c in "'\"\\"):  # a name is data, never part of a filter
+                notes.append(f"{name!r}: a name with quotes cannot be searched safely; skipped")
+                continue
             for mv in client.search_model_versions(f"name = '{name}'"):
+                if mv.name != name:
+                    continue
                 if int(mv.version) > int(chosen.get(name, "0")):
                     chosen[name] = str(mv.version)
         if alias:

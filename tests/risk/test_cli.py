@@ -235,3 +235,24 @@ def test_monte_carlo_flag_reports_paths_and_standard_error(capsys) -> None:
     assert data["settings"]["scaling"] == "margin"
     rc = run(["risk", CORP, "--n-boot", "0", "--monte-carlo", "10"])
     assert rc == 2 and "paths >= 1000" in capsys.readouterr().err
+
+
+def test_a_registry_name_is_never_part_of_a_filter_string(tmp_path, capsys) -> None:
+    """A registered model whose name carries quotes (here one that would rewrite the search) is
+    skipped with a note, never pasted into MLflow's filter (before: the filter broke and the
+    command died with an internal error)."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
+    exp = client.create_experiment("e", artifact_location=(tmp_path / "a").as_uri())
+    client.create_registered_model("victim")
+    rid = client.create_run(exp).info.run_id
+    client.create_model_version("victim", f"runs:/{rid}/model", run_id=rid)
+    client.create_registered_model("x' OR name != '", tags={"risk_type": "credit"})
+    rc = run(["risk", "portfolio", "--risk-type", "credit", "--tracking-uri", uri,
+              "--n-boot", "0", "--format", "json"])
+    captured = capsys.readouterr()
+    assert rc == 2, captured.err  # nothing searchable carries the type: a clean usage error
+    assert "victim" not in captured.out + captured.err
+    assert "internal error" not in captured.err
