@@ -73,7 +73,6 @@ def probe_server(tracking_uri: str, timeout_s: float) -> None:
 def bounded_http(timeout_s: float):
     """Keep MLflow's HTTP retries short so an unresponsive server cannot stall the gate."""
     keys = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
             "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, int(timeout_s))),
             "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
     saved = {k: os.environ.get(k) for k in keys}
